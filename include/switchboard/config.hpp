@@ -1,0 +1,60 @@
+// Every limit and tunable of a hub, in one place, with the protocol's defaults.
+#ifndef SWITCHBOARD_CONFIG_HPP
+#define SWITCHBOARD_CONFIG_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace switchboard {
+
+/// Limits and behaviour of a hub and its transports. Defaults follow PROTOCOL.md.
+/// Copy it, change what you need, hand it to the hub's constructor.
+struct config {
+  /// Largest message (after reassembly) a client may send; larger closes with 1009.
+  std::size_t max_message_bytes = 1024 * 1024;
+  /// Connections one user may hold at once; the next one gets `forbidden` and close 1008.
+  std::size_t max_connections_per_user = 5;
+  /// Token bucket per connection over every message received, in messages per second.
+  /// 0 turns rate limiting off.
+  double rate_limit = 1000;
+  /// Bucket size: how many messages may arrive at once after a quiet period.
+  double rate_burst = 2000;
+  /// Frames queued for one connection before it is cut off as a slow consumer (close 1013).
+  std::size_t send_queue_frames = 1024;
+  /// Bytes queued for one connection before it is cut off as a slow consumer (close 1013).
+  std::size_t send_queue_bytes = 8 * 1024 * 1024;
+  /// Bytes queued across all connections of a hub above which it stops reading from
+  /// connections that publish, until the backlog drains below half of it. Bounds the
+  /// memory a flood of publishes can pin while writes fall behind.
+  std::size_t publish_backlog_bytes = 64 * 1024 * 1024;
+  /// How long that backlog may stay above the limit before the connections holding the
+  /// largest queues are cut as slow consumers (close 1013).
+  std::chrono::milliseconds publish_backlog_timeout{2000};
+  /// Interval of WebSocket ping frames (sent to clients as `heartbeat_ms`).
+  std::chrono::milliseconds ping_interval{30000};
+  /// A connection that does not answer a ping within this time is dropped.
+  std::chrono::milliseconds ping_timeout{10000};
+  /// How long a closing connection may take before its socket is closed regardless.
+  std::chrono::milliseconds close_timeout{1000};
+  /// Messages the in-memory store keeps per topic for history and recovery.
+  std::size_t history_size = 100;
+  /// Largest `limit` a history request may ask for (larger values are clamped).
+  std::size_t max_history_limit = 1000;
+  /// Topics (and patterns) one connection may subscribe to.
+  std::size_t max_subscriptions_per_connection = 1000;
+  /// Topics one subscribe or unsubscribe request may name.
+  std::size_t max_topics_per_request = 100;
+  /// Publishes `post_publish` may hold for the hub's thread before refusing more.
+  std::size_t post_queue_capacity = 65536;
+  /// Deliver a connection's own publishes back to it.
+  bool echo_to_publisher = false;
+  /// Add `ts` (milliseconds since the Unix epoch) to `message` and `direct` frames.
+  bool timestamps = true;
+  /// The product name in `welcome.server` and `server_info`.
+  std::string server_name = "switchboard";
+};
+
+}  // namespace switchboard
+
+#endif

@@ -1,0 +1,163 @@
+// A transport without sockets: drives a hub from code, for tests and benchmarks.
+#ifndef SWITCHBOARD_MEMORY_TRANSPORT_HPP
+#define SWITCHBOARD_MEMORY_TRANSPORT_HPP
+
+#include <switchboard/frame.hpp>
+#include <switchboard/transport.hpp>
+
+#include <asio/post.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace switchboard {
+
+/// Connects in-process "clients" to a hub. Frames the hub writes are kept per
+/// connection until taken; write completions and closes reach the hub on the next turn
+/// of its io_context, as they would from a socket. Run the context (`poll()`) between
+/// steps to let frames leave the hub.
+///
+/// Thread safety: none; use it on the hub's thread.
+class memory_transport final : public transport {
+ public:
+  /// A frame as the client received it.
+  struct received_frame {
+    frame_kind kind;
+    std::string payload;
+  };
+
+  /// Attaches to `hub`. With `keep_frames` false, written frames are only counted
+  /// (for benchmarks of the hub itself).
+  explicit memory_transport(hub_endpoint& hub, bool keep_frames = true) : hub_(hub), keep_frames_(keep_frames) {
+    hub_.attach(this);
+  }
+  memory_transport(const memory_transport&) = delete;
+  memory_transport& operator=(const memory_transport&) = delete;
+  ~memory_transport() override { hub_.attach(nullptr); }
+
+  /// Performs a handshake with `token` and opens the connection; 0 when the auth policy
+  /// refused it (see `last_refusal()`).
+  connection_id connect(std::string_view token = {}) {
+    auth_result auth = hub_.on_handshake(handshake_info{token, {}, "memory"});
+    if (!auth.accepted) {
+      last_refusal_ = std::move(auth);
+      return 0;
+    }
+    const connection_id id = hub_.on_open(std::move(auth.who));
+    clients_[id];
+    return id;
+  }
+
+  /// Delivers a text message from the client (UTF-8 is the caller's responsibility).
+  void receive_text(connection_id id, std::string_view text) { receive(id, frame_kind::text, text); }
+  /// Delivers a binary message from the client.
+  void receive_binary(connection_id id, std::string_view bytes) { receive(id, frame_kind::binary, bytes); }
+
+  /// The client goes away.
+  void disconnect(connection_id id) {
+    auto it = clients_.find(id);
+    if (it == clients_.end() || it->second.gone) return;
+    it->second.gone = true;
+    hub_.on_close(id);
+  }
+
+  /// Frames received by `id` since the last take.
+  std::vector<received_frame> take(connection_id id) {
+    auto it = clients_.find(id);
+    return it == clients_.end() ? std::vector<received_frame>{} : std::exchange(it->second.inbox, {});
+  }
+  /// Text payloads received by `id` since the last take (binary frames are skipped).
+  std::vector<std::string> take_texts(connection_id id) {
+    std::vector<std::string> texts;
+    for (auto& f : take(id))
+      if (f.kind == frame_kind::text) texts.push_back(std::move(f.payload));
+    return texts;
+  }
+
+  /// The close code the hub sent to `id`, or 0 when it has not closed it.
+  std::uint16_t close_code_of(connection_id id) const {
+    auto it = clients_.find(id);
+    return it == clients_.end() ? 0 : it->second.close_code;
+  }
+  /// Whether the hub asked to stop reading from `id`.
+  bool paused(connection_id id) const {
+    auto it = clients_.find(id);
+    return it != clients_.end() && it->second.paused;
+  }
+  /// Frames and bytes written so far, over all connections.
+  std::uint64_t frames_written() const noexcept { return frames_written_; }
+  std::uint64_t bytes_written() const noexcept { return bytes_written_; }
+  const auth_result& last_refusal() const noexcept { return last_refusal_; }
+
+  /// While false, write completions are held back, as for a client that stopped reading.
+  void set_draining(connection_id id, bool draining) {
+    auto& c = clients_[id];
+    c.stalled = !draining;
+    if (draining && c.completion_held) {
+      c.completion_held = false;
+      complete_later(id);
+    }
+  }
+
+  // transport
+  void write(connection_id id, const shared_frame* frames, std::size_t count) override {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return;
+    for (std::size_t i = 0; i < count; ++i) {
+      ++frames_written_;
+      bytes_written_ += frames[i].wire().size();
+      if (keep_frames_) it->second.inbox.push_back({frames[i].kind(), std::string(frames[i].payload())});
+    }
+    if (it->second.stalled)
+      it->second.completion_held = true;
+    else
+      complete_later(id);
+  }
+  void close(connection_id id, std::uint16_t code, std::string_view) override {
+    auto it = clients_.find(id);
+    if (it == clients_.end() || it->second.close_code != 0) return;
+    it->second.close_code = code;
+    asio::post(hub_.context(), [this, id] { disconnect(id); });
+  }
+  void pause_reading(connection_id id) override { clients_[id].paused = true; }
+  void resume_reading(connection_id id) override { clients_[id].paused = false; }
+
+ private:
+  struct client {
+    std::vector<received_frame> inbox;
+    std::uint16_t close_code = 0;
+    bool paused = false;
+    bool stalled = false;
+    bool completion_held = false;
+    bool gone = false;
+  };
+
+  void receive(connection_id id, frame_kind kind, std::string_view payload) {
+    auto it = clients_.find(id);
+    if (it == clients_.end() || it->second.gone) return;
+    hub_.on_message(id, kind, payload);
+  }
+
+  void complete_later(connection_id id) {
+    asio::post(hub_.context(), [this, id] {
+      auto it = clients_.find(id);
+      if (it != clients_.end() && !it->second.gone) hub_.on_write_complete(id);
+    });
+  }
+
+  hub_endpoint& hub_;
+  bool keep_frames_;
+  std::unordered_map<connection_id, client> clients_;
+  auth_result last_refusal_;
+  std::uint64_t frames_written_ = 0;
+  std::uint64_t bytes_written_ = 0;
+};
+
+}  // namespace switchboard
+
+#endif

@@ -1,0 +1,36 @@
+// Forward declarations and the default template arguments.
+#ifndef SWITCHBOARD_SWITCHBOARD_FWD_HPP
+#define SWITCHBOARD_SWITCHBOARD_FWD_HPP
+
+namespace switchboard {
+
+class insecure_token_auth;
+class memory_store;
+
+/// Per-connection application state when the application keeps none.
+struct no_user_data {};
+
+/// The policies of a hub, as one type. `Auth` authenticates handshakes and authorizes
+/// subscribe/publish (`is_auth_policy`); `Store` assigns sequence numbers and keeps
+/// history (`is_store_policy`); `UserData` is default-constructed per connection and
+/// reachable from handlers without a lookup (like uWebSockets' `UserData`).
+template <class Auth = insecure_token_auth, class Store = memory_store, class UserData = no_user_data>
+struct policies {
+  using auth_type = Auth;
+  using store_type = Store;
+  using user_data_type = UserData;
+};
+
+/// The defaults: every connection accepted (INSECURE: demos and tests only), an
+/// in-memory store, no per-connection user data.
+using default_policies = policies<>;
+
+template <class Policies = default_policies>
+class basic_hub;
+
+/// A hub with the default policies.
+using hub = basic_hub<>;
+
+}  // namespace switchboard
+
+#endif

@@ -1,0 +1,86 @@
+// The seam between the core and the transports that carry its frames.
+#ifndef SWITCHBOARD_TRANSPORT_HPP
+#define SWITCHBOARD_TRANSPORT_HPP
+
+#include <switchboard/auth.hpp>
+#include <switchboard/config.hpp>
+#include <switchboard/frame.hpp>
+#include <switchboard/registry.hpp>
+
+#include <asio/io_context.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace switchboard {
+
+/// What a transport learnt from a WebSocket handshake, for the auth policy.
+struct handshake_info {
+  std::string_view token;   ///< query parameter `token`, or `Authorization: Bearer` value; empty when none
+  std::string_view origin;  ///< `Origin` header; empty when none
+  std::string_view remote;  ///< peer address, for logs
+};
+
+/// Counters a hub keeps; read them from the hub's thread (e.g. for `/health`).
+struct hub_stats {
+  std::size_t connections = 0;
+  std::size_t users = 0;
+  std::size_t topics = 0;
+  std::uint64_t uptime_s = 0;
+  std::uint64_t messages_in = 0;
+  std::uint64_t messages_out = 0;  ///< frames queued to connections
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t slow_consumers_dropped = 0;
+  std::uint64_t rate_limited = 0;
+};
+
+/// What a hub asks of a transport. Implementations must not call back into the hub
+/// from inside these functions (post instead): the hub calls them in the middle of
+/// its own bookkeeping.
+class transport {
+ public:
+  virtual ~transport() = default;
+  /// Sends `count` frames to `id`, in order, ideally as one socket write. The transport
+  /// copies or references what it needs before returning, and calls
+  /// `hub_endpoint::on_write_complete(id)` once they have left (or were dropped).
+  virtual void write(connection_id id, const shared_frame* frames, std::size_t count) = 0;
+  /// Starts a close handshake with `code`; the socket is closed within
+  /// `config::close_timeout` even if the peer never answers.
+  virtual void close(connection_id id, std::uint16_t code, std::string_view reason) = 0;
+  /// Stops reading from `id` (backpressure) until `resume_reading`.
+  virtual void pause_reading(connection_id id) = 0;
+  virtual void resume_reading(connection_id id) = 0;
+};
+
+/// What a transport asks of a hub. `basic_hub` implements it, so a compiled transport
+/// can drive any instantiation of the template. Call only from the hub's thread.
+class hub_endpoint {
+ public:
+  /// Authenticates a handshake before the WebSocket opens; a refusal carries the HTTP status.
+  virtual auth_result on_handshake(const handshake_info& info) = 0;
+  /// The WebSocket is open: registers it and queues `welcome` (or a refusal and close).
+  virtual connection_id on_open(identity who) = 0;
+  /// A complete message arrived (text: valid UTF-8, checked by the transport).
+  virtual void on_message(connection_id id, frame_kind kind, std::string_view payload) = 0;
+  /// The frames of the last `transport::write` to `id` have left.
+  virtual void on_write_complete(connection_id id) = 0;
+  /// The connection is gone.
+  virtual void on_close(connection_id id) = 0;
+
+  /// The transport that carries this hub's frames (one per hub).
+  virtual void attach(transport* t) = 0;
+  virtual const config& settings() const noexcept = 0;
+  virtual asio::io_context& context() noexcept = 0;
+  virtual hub_stats stats() const = 0;
+
+ protected:
+  ~hub_endpoint() = default;
+};
+
+}  // namespace switchboard
+
+#endif
