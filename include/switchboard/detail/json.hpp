@@ -201,6 +201,12 @@ class request_parser {
       return false;
     }
     if (depth_ == 1) top_level_value(kind::container, 0, nullptr, 0);
+    // `since` must be an object and `topics` an array; the contents of the wrong kind of
+    // container are skipped, so they never reach since_topics or topics.
+    if (depth_ == 1 && ((field_ == field::since && !object) || (field_ == field::topics && object))) {
+      invalid(field_ == field::since ? "since" : "topics");
+      field_ = field::other;
+    }
     if (depth_ == 2 && field_ == field::topics) invalid("topics");
     if (depth_ == 2 && field_ == field::since && !object) invalid("since");
     if (depth_ == 3 && field_ == field::since) invalid("since");

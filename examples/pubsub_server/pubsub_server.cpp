@@ -1,0 +1,104 @@
+// The smallest complete switchboard server: pub/sub, direct messages, history and
+// /health over WebSocket on one port, driven by the host's own io_context.
+#include <switchboard/switchboard.hpp>
+#include <switchboard/websocket_server.hpp>
+
+#include <asio/signal_set.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+namespace {
+
+const char* const usage = R"(usage: pubsub_server [options]
+  --bind ADDR                  address to listen on (default 127.0.0.1)
+  --port N                     port (default 9002; 0 picks a free port)
+  --path P                     WebSocket path (default /ws)
+  --max-message-bytes N        largest client message (default 1048576)
+  --max-connections-per-user N (default 5)
+  --rate-limit MSGS_PER_S      per connection, 0 = off (default 1000)
+  --rate-burst N               (default 2000)
+  --send-queue-frames N        slow consumer limit (default 1024)
+  --send-queue-bytes N         slow consumer limit (default 8388608)
+  --ping-interval-ms N         heartbeat interval (default 30000)
+  --ping-timeout-ms N          heartbeat timeout (default 10000)
+  --history N                  messages kept per topic (default 100)
+  --echo-to-publisher          deliver publishes back to their publisher
+  --allow-origin ORIGIN        allowed browser origin (repeatable; default any)
+  --help                       this text
+)";
+
+[[noreturn]] void fail(const std::string& message) {
+  std::cerr << "pubsub_server: " << message << "\n" << usage;
+  std::exit(2);
+}
+
+template <class Int>
+Int parse_number(std::string_view option, std::string_view text) {
+  Int value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    fail("option " + std::string(option) + " needs a non-negative integer, got '" + std::string(text) + "'");
+  return value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  switchboard::config cfg;
+  switchboard::websocket_options options;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+    if (arg == "--echo-to-publisher") {
+      cfg.echo_to_publisher = true;
+      continue;
+    }
+    if (i + 1 >= argc) fail("option " + std::string(arg) + " needs a value");
+    const std::string_view value = argv[++i];
+    if (arg == "--bind") options.bind = std::string(value);
+    else if (arg == "--port") options.port = parse_number<std::uint16_t>(arg, value);
+    else if (arg == "--path") options.path = std::string(value);
+    else if (arg == "--max-message-bytes") cfg.max_message_bytes = parse_number<std::size_t>(arg, value);
+    else if (arg == "--max-connections-per-user") cfg.max_connections_per_user = parse_number<std::size_t>(arg, value);
+    else if (arg == "--rate-limit") cfg.rate_limit = static_cast<double>(parse_number<std::uint64_t>(arg, value));
+    else if (arg == "--rate-burst") cfg.rate_burst = static_cast<double>(parse_number<std::uint64_t>(arg, value));
+    else if (arg == "--send-queue-frames") cfg.send_queue_frames = parse_number<std::size_t>(arg, value);
+    else if (arg == "--send-queue-bytes") cfg.send_queue_bytes = parse_number<std::size_t>(arg, value);
+    else if (arg == "--ping-interval-ms") cfg.ping_interval = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
+    else if (arg == "--ping-timeout-ms") cfg.ping_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
+    else if (arg == "--history") cfg.history_size = parse_number<std::size_t>(arg, value);
+    else if (arg == "--allow-origin") options.allowed_origins.emplace_back(value);
+    else fail("unknown option " + std::string(arg));
+  }
+  if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");
+
+  // The host owns the event loop; the hub and the server only schedule work on it.
+  asio::io_context io;
+  switchboard::hub hub{io, cfg};
+  switchboard::websocket_server server{hub, options};
+  try {
+    server.start();
+  } catch (const std::exception& ex) {
+    std::cerr << "pubsub_server: " << ex.what() << "\n";
+    return 1;
+  }
+
+  // SIGINT/SIGTERM: close every client with 1001, then run() returns when they are gone.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const std::error_code& ec, int) {
+    if (!ec) server.shutdown();
+  });
+
+  std::cout << "switchboard listening on ws://" << options.bind << ":" << server.port() << options.path << std::endl;
+  io.run();
+  return 0;
+}

@@ -1,0 +1,506 @@
+// The websocketpp transport. websocketpp 0.8.2 does not compile as C++20, so its headers
+// stay in this file, which is built as C++17.
+#include <switchboard/websocket_server.hpp>
+
+#include <switchboard/detail/json.hpp>
+#include <switchboard/error.hpp>
+
+#include <websocketpp/concurrency/none.hpp>
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/logger/stub.hpp>
+#include <websocketpp/server.hpp>
+
+#include <asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <system_error>
+#include <utility>
+
+namespace switchboard {
+namespace {
+
+constexpr std::string_view subprotocol = "switchboard.v1";
+
+// Fields switchboard keeps on each websocketpp connection object (websocketpp derives
+// its connection from the config's `connection_base`), so no map lookup is needed.
+struct connection_fields {
+  connection_id sb_id = 0;
+  identity who;          // from the handshake until the hub takes it at open
+  bool opened = false;
+  bool gone = false;
+  bool closing = false;
+  bool paused = false;
+};
+
+// websocketpp's error log, forwarded to websocket_options::log when one is set.
+template <class Names>
+class hook_logger {
+ public:
+  using level = websocketpp::log::level;
+  explicit hook_logger(websocketpp::log::channel_type_hint::value = websocketpp::log::channel_type_hint::access) {}
+  hook_logger(level, websocketpp::log::channel_type_hint::value) {}
+
+  void set_channels(level channels) { channels_ |= channels; }
+  void clear_channels(level channels) { channels_ &= ~channels; }
+  void write(level channel, const std::string& message) { write(channel, message.c_str()); }
+  void write(level channel, const char* message) {
+    if (!dynamic_test(channel)) return;
+    const log_level severity = channel & (websocketpp::log::elevel::fatal | websocketpp::log::elevel::rerror)
+                                   ? log_level::error
+                               : channel & websocketpp::log::elevel::warn ? log_level::warning
+                                                                          : log_level::info;
+    (*hook_)(severity, message);
+  }
+  constexpr bool static_test(level) const { return true; }
+  bool dynamic_test(level channel) const { return hook_ && *hook_ && (channels_ & channel) != 0; }
+
+  void set_hook(const std::function<void(log_level, std::string_view)>* hook) { hook_ = hook; }
+
+ private:
+  level channels_ = 0;
+  const std::function<void(log_level, std::string_view)>* hook_ = nullptr;
+};
+
+struct server_config : websocketpp::config::asio {
+  using type = server_config;
+  using base = websocketpp::config::asio;
+
+  // One hub, one thread: no locks inside websocketpp either.
+  using concurrency_type = websocketpp::concurrency::none;
+  using request_type = base::request_type;
+  using response_type = base::response_type;
+  using message_type = base::message_type;
+  using con_msg_manager_type = base::con_msg_manager_type;
+  using endpoint_msg_manager_type = base::endpoint_msg_manager_type;
+  using elog_type = hook_logger<websocketpp::log::elevel>;
+  using alog_type = websocketpp::log::stub;  // the access log hex-dumps frames: never on
+  using rng_type = base::rng_type;
+
+  struct transport_config : base::transport_config {
+    using concurrency_type = type::concurrency_type;
+    using alog_type = type::alog_type;
+    using elog_type = type::elog_type;
+    using request_type = type::request_type;
+    using response_type = type::response_type;
+    using socket_type = websocketpp::transport::asio::basic_socket::endpoint;
+    static const bool enable_multithreading = false;
+  };
+  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  using connection_base = connection_fields;
+
+  static const bool enable_multithreading = false;
+  // websocketpp embeds the read buffer in every connection object: 1 KiB keeps an idle
+  // connection near 8 KiB (16 KiB, the default, costs 15 KiB more per connection).
+  static const std::size_t connection_read_buffer_size = 1024;
+};
+
+using server_type = websocketpp::server<server_config>;
+using connection_ptr = server_type::connection_ptr;
+using message_type = server_config::message_type;
+using message_ptr = message_type::ptr;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes a query value (`+` is a space, as browsers encode forms).
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The value of `name` in a query string, decoded; nullopt when absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+void split_resource(std::string_view resource, std::string_view& path, std::string_view& query) {
+  const std::size_t q = resource.find('?');
+  path = resource.substr(0, q);
+  query = q == std::string_view::npos ? std::string_view() : resource.substr(q + 1);
+}
+
+}  // namespace
+
+struct websocket_server::impl final : transport {
+  // Outgoing websocketpp messages are recycled: the shared_ptr's deleter returns them
+  // here, which is also how we learn that websocketpp has finished writing them.
+  struct message_pool {
+    impl* owner = nullptr;  // null once the server is gone
+    std::vector<message_type*> free;
+    ~message_pool() {
+      for (auto* m : free) delete m;
+    }
+  };
+  struct recycle {
+    std::shared_ptr<message_pool> pool;
+    connection_id id;
+    void operator()(message_type* m) const noexcept {
+      impl* owner = pool->owner;
+      constexpr std::size_t max_pooled = 256, max_kept_capacity = 64 * 1024;
+      if (!owner || pool->free.size() >= max_pooled || m->get_raw_payload().capacity() > max_kept_capacity) {
+        delete m;
+      } else {
+        m->get_raw_payload().clear();
+        pool->free.push_back(m);
+      }
+      if (owner) {
+        // Posted: the deleter runs inside websocketpp's write handler (or destructor).
+        std::weak_ptr<message_pool> weak = pool;
+        const connection_id done = id;
+        asio::post(owner->io, [weak, done] {
+          if (auto p = weak.lock(); p && p->owner) p->owner->hub.on_write_complete(done);
+        });
+      }
+    }
+  };
+
+  impl(hub_endpoint& h, websocket_options o) : hub(h), options(std::move(o)), io(h.context()), ping_timer(io) {}
+
+  ~impl() override {
+    pool->owner = nullptr;
+    hub.attach(nullptr);
+  }
+
+  hub_endpoint& hub;
+  websocket_options options;
+  asio::io_context& io;
+  server_type server;
+  std::vector<connection_ptr> by_slot;  // open connections by registry slot
+  std::size_t open_connections = 0;
+  std::map<std::pair<std::string, std::string>, http_handler> routes;
+  asio::steady_timer ping_timer;
+  std::shared_ptr<message_pool> pool = std::make_shared<message_pool>();
+  const connection_fields* reading = nullptr;  // the connection whose message is being handled
+  std::uint16_t port = 0;
+  bool stopped = false;
+
+  static std::size_t slot_of(connection_id id) { return static_cast<std::size_t>((id & 0xFFFFFFFFu) - 1); }
+
+  connection_ptr find(connection_id id) const {
+    const std::size_t slot = slot_of(id);
+    if (slot >= by_slot.size() || !by_slot[slot] || by_slot[slot]->sb_id != id) return nullptr;
+    return by_slot[slot];
+  }
+
+  void log(log_level level, std::string_view text) const {
+    if (options.log) options.log(level, text);
+  }
+
+  // --- transport (called by the hub) ----------------------------------------------
+
+  void write(connection_id id, const shared_frame* frames, std::size_t count) override {
+    const connection_ptr con = find(id);
+    if (!con || con->closing) return;  // the hub learns of the end through on_close
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) total += frames[i].wire().size();
+    message_type* raw;
+    if (!pool->free.empty()) {
+      raw = pool->free.back();
+      pool->free.pop_back();
+    } else {
+      raw = new message_type(message_type::con_msg_man_ptr(), websocketpp::frame::opcode::text, total);
+      raw->set_prepared(true);  // the frames carry their own headers: websocketpp sends the bytes as they are
+    }
+    std::string& bytes = raw->get_raw_payload();
+    bytes.reserve(total);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string_view wire = frames[i].wire();
+      bytes.append(wire.data(), wire.size());
+    }
+    const message_ptr message(raw, recycle{pool, id});
+    if (const auto ec = con->send(message)) log(log_level::warning, "send failed: " + ec.message());
+  }
+
+  void close(connection_id id, std::uint16_t code, std::string_view reason) override {
+    const connection_ptr con = find(id);
+    if (!con || con->closing) return;
+    con->closing = true;
+    std::error_code ec;
+    con->close(code, std::string(reason), ec);
+    if (ec) return drop(con);
+    // A peer that stops reading never completes the close handshake: cut it off.
+    std::weak_ptr<server_type::connection_type> weak = con;
+    con->set_timer(static_cast<long>(hub.settings().close_timeout.count()), [this, weak](const std::error_code& e) {
+      if (e) return;
+      if (auto c = weak.lock(); c && !c->gone) drop(c);
+    });
+  }
+
+  void pause_reading(connection_id id) override {
+    const connection_ptr con = find(id);
+    if (!con || con->paused) return;
+    con->paused = true;
+    con->pause_reading();
+  }
+
+  void resume_reading(connection_id id) override {
+    const connection_ptr con = find(id);
+    if (!con || !con->paused) return;
+    con->paused = false;
+    // websocketpp starts a new read on resume even if one is in flight, which corrupts
+    // the stream. Reads are only paused from inside their own message handler, after
+    // which none is outstanding; resuming from inside that handler must wait for it.
+    if (reading == con.get()) {
+      std::weak_ptr<server_type::connection_type> weak = con;
+      asio::post(io, [weak] {
+        if (auto c = weak.lock(); c && !c->paused && !c->gone) c->resume_reading();
+      });
+      return;
+    }
+    con->resume_reading();
+  }
+
+  // Closes the socket now, without a close handshake; websocketpp then reports the end.
+  void drop(const connection_ptr& con) {
+    std::error_code ec;
+    con->get_raw_socket().close(ec);
+  }
+
+  // --- websocketpp handlers -------------------------------------------------------
+
+  bool on_validate(const connection_ptr& con) {
+    std::string_view path, query;
+    split_resource(con->get_resource(), path, query);
+    if (path != options.path) {
+      con->set_status(websocketpp::http::status_code::not_found);
+      return false;
+    }
+    const std::string& origin = con->get_origin();
+    if (!origin.empty() && !options.allowed_origins.empty() &&
+        std::find(options.allowed_origins.begin(), options.allowed_origins.end(), origin) == options.allowed_origins.end()) {
+      con->set_status(websocketpp::http::status_code::forbidden);
+      return false;
+    }
+    const auto& offered = con->get_requested_subprotocols();
+    if (!offered.empty()) {
+      if (std::find(offered.begin(), offered.end(), subprotocol) == offered.end()) {
+        con->set_status(websocketpp::http::status_code::bad_request);
+        return false;
+      }
+      std::error_code ec;
+      con->select_subprotocol(std::string(subprotocol), ec);
+    }
+    std::string token;
+    if (auto from_query = query_param(query, "token")) {
+      token = std::move(*from_query);
+    } else {
+      const std::string_view authorization = trim(con->get_request_header("Authorization"));
+      if (authorization.size() > 7 && iequals(authorization.substr(0, 7), "Bearer ")) token = std::string(trim(authorization.substr(7)));
+    }
+    const std::string remote = con->get_remote_endpoint();
+    auth_result auth = hub.on_handshake(handshake_info{token, origin, remote});
+    if (!auth.accepted) {
+      con->set_status(static_cast<websocketpp::http::status_code::value>(auth.http_status));
+      std::string body = R"({"error":{"code":"unauthorized","message":)";
+      detail::append_json_string(body, auth.reason);
+      body += "}}";
+      con->set_body(body);
+      con->append_header("Content-Type", "application/json");
+      return false;
+    }
+    con->who = std::move(auth.who);
+    return true;
+  }
+
+  void on_open(const connection_ptr& con) {
+    con->sb_id = hub.on_open(std::move(con->who));
+    con->opened = true;
+    const std::size_t slot = slot_of(con->sb_id);
+    if (slot >= by_slot.size()) by_slot.resize(slot + 1);
+    by_slot[slot] = con;
+    ++open_connections;
+  }
+
+  void on_message(const connection_ptr& con, const message_ptr& message) {
+    if (!con->opened || con->gone) return;
+    const frame_kind kind =
+        message->get_opcode() == websocketpp::frame::opcode::binary ? frame_kind::binary : frame_kind::text;
+    reading = con.get();
+    hub.on_message(con->sb_id, kind, message->get_payload());
+    reading = nullptr;
+  }
+
+  void on_gone(const connection_ptr& con) {
+    if (!con->opened || con->gone) return;
+    con->gone = true;
+    const connection_id id = con->sb_id;
+    const std::size_t slot = slot_of(id);
+    if (slot < by_slot.size() && by_slot[slot] == con) by_slot[slot].reset();
+    --open_connections;
+    hub.on_close(id);
+  }
+
+  void on_http(const connection_ptr& con) {
+    const auto& request = con->get_request();
+    std::string_view path, query;
+    split_resource(request.get_uri(), path, query);
+    http_response response;
+    const auto route = routes.find({request.get_method(), std::string(path)});
+    if (route != routes.end()) {
+      http_request view{request.get_method(), path, query, request.get_body(),
+                        [&request](std::string_view name) -> std::string_view {
+                          return request.get_header(std::string(name));
+                        }};
+      try {
+        response = route->second(view);
+      } catch (const std::exception& ex) {
+        response.status = 500;
+        response.body = R"({"error":{"code":"internal","message":)";
+        detail::append_json_string(response.body, ex.what());
+        response.body += "}}";
+      }
+    } else if (path == options.path) {
+      response.status = 426;  // a plain request on the WebSocket path
+      response.body = R"({"error":{"code":"bad_request","message":"WebSocket upgrade required"}})";
+    } else {
+      response.status = 404;
+      response.body = R"({"error":{"code":"not_found","message":"no such path"}})";
+    }
+    con->set_status(static_cast<websocketpp::http::status_code::value>(response.status));
+    con->append_header("Content-Type", response.content_type);
+    con->set_body(std::move(response.body));
+  }
+
+  http_response health() const {
+    const hub_stats s = hub.stats();
+    std::string body = R"({"status":"ok","connections":)";
+    detail::append_uint(body, s.connections);
+    body += R"(,"users":)";
+    detail::append_uint(body, s.users);
+    body += R"(,"topics":)";
+    detail::append_uint(body, s.topics);
+    body += R"(,"uptime_s":)";
+    detail::append_uint(body, s.uptime_s);
+    body += '}';
+    return {200, "application/json", std::move(body)};
+  }
+
+  void arm_heartbeat() {
+    const auto interval = hub.settings().ping_interval;
+    if (interval.count() <= 0 || stopped) return;
+    ping_timer.expires_after(interval);
+    ping_timer.async_wait([this](const std::error_code& ec) {
+      if (ec || stopped) return;
+      for (const auto& con : by_slot) {
+        if (!con || con->closing || con->gone) continue;
+        std::error_code ping_ec;
+        con->ping(std::string(), ping_ec);
+      }
+      arm_heartbeat();
+    });
+  }
+
+  void configure() {
+    const config& cfg = hub.settings();
+    std::error_code ec;
+    server.init_asio(&io, ec);
+    if (ec) throw std::system_error(ec, "switchboard: init_asio");
+    server.get_elog().set_hook(&options.log);
+    server.clear_error_channels(websocketpp::log::elevel::all);
+    if (options.log) server.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror |
+                                                websocketpp::log::elevel::fatal);
+    server.set_reuse_addr(true);
+    server.set_listen_backlog(options.listen_backlog);
+    // Before any handshake: websocketpp reserves an incoming frame's declared size.
+    server.set_max_message_size(cfg.max_message_bytes);
+    server.set_max_http_body_size(cfg.max_message_bytes);
+    server.set_close_handshake_timeout(static_cast<long>(cfg.close_timeout.count()));
+    server.set_pong_timeout(static_cast<long>(cfg.ping_timeout.count()));
+
+    server.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& socket) {
+      std::error_code ignored;
+      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    });
+    server.set_validate_handler([this](websocketpp::connection_hdl h) { return on_validate(server.get_con_from_hdl(h)); });
+    server.set_open_handler([this](websocketpp::connection_hdl h) { on_open(server.get_con_from_hdl(h)); });
+    server.set_message_handler([this](websocketpp::connection_hdl h, message_ptr m) { on_message(server.get_con_from_hdl(h), m); });
+    server.set_close_handler([this](websocketpp::connection_hdl h) { on_gone(server.get_con_from_hdl(h)); });
+    server.set_fail_handler([this](websocketpp::connection_hdl h) { on_gone(server.get_con_from_hdl(h)); });
+    server.set_http_handler([this](websocketpp::connection_hdl h) { on_http(server.get_con_from_hdl(h)); });
+    server.set_pong_timeout_handler([this](websocketpp::connection_hdl h, std::string) {
+      drop(server.get_con_from_hdl(h));
+    });
+    if (routes.find({"GET", "/health"}) == routes.end())
+      routes[{"GET", "/health"}] = [this](const http_request&) { return health(); };
+  }
+};
+
+websocket_server::websocket_server(hub_endpoint& hub, websocket_options options)
+    : impl_(std::make_unique<impl>(hub, std::move(options))) {
+  impl_->pool->owner = impl_.get();
+  hub.attach(impl_.get());
+}
+
+websocket_server::~websocket_server() = default;
+
+void websocket_server::start() {
+  impl_->configure();
+  std::error_code ec;
+  const auto address = asio::ip::make_address(impl_->options.bind, ec);
+  if (ec) throw std::system_error(ec, "switchboard: bad bind address '" + impl_->options.bind + "'");
+  impl_->server.listen(asio::ip::tcp::endpoint(address, impl_->options.port), ec);
+  if (ec) throw std::system_error(ec, "switchboard: listen on " + impl_->options.bind + ":" + std::to_string(impl_->options.port));
+  impl_->port = impl_->server.get_local_endpoint(ec).port();
+  impl_->server.start_accept(ec);
+  if (ec) throw std::system_error(ec, "switchboard: accept");
+  impl_->arm_heartbeat();
+}
+
+std::uint16_t websocket_server::port() const noexcept { return impl_->port; }
+
+void websocket_server::add_route(std::string method, std::string path, http_handler handler) {
+  impl_->routes[{std::move(method), std::move(path)}] = std::move(handler);
+}
+
+void websocket_server::shutdown() {
+  impl& i = *impl_;
+  if (i.stopped) return;
+  i.stopped = true;
+  i.ping_timer.cancel();
+  std::error_code ec;
+  if (i.server.is_listening()) i.server.stop_listening(ec);
+  const std::vector<connection_ptr> open = i.by_slot;  // close() may change by_slot
+  for (const auto& con : open)
+    if (con) i.close(con->sb_id, close_code::going_away, "server shutting down");
+}
+
+std::size_t websocket_server::connection_count() const noexcept { return impl_->open_connections; }
+
+}  // namespace switchboard
