@@ -1,0 +1,227 @@
+// Micro-benchmarks of the hub's publish path on the in-memory transport: fan-out cost per
+// recipient, its independence from the number of other topics and patterns, the request
+// parser, and a client publish end to end. Written frames are only counted, so what is
+// measured is the hub (plus the transport's bookkeeping), not copies into inboxes.
+//
+// Every timed iteration runs the io_context until it is idle: the flush hands the frames
+// to the transport and the write completions come back, so queues never grow and the
+// cost of a steady stream of publishes is what gets reported.
+
+#include <switchboard/hub.hpp>
+#include <switchboard/memory_transport.hpp>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using switchboard::connection_id;
+
+constexpr std::string_view topic = "room.lobby";
+// A typical chat message: 64 bytes of JSON.
+constexpr std::string_view payload = R"({"user":"alice","text":"hello, everyone in here","n":123,"ok":1})";
+static_assert(payload.size() == 64, "the benchmark publishes 64-byte payloads");
+
+// Nothing may be cut or throttled during a run: queues are bounded only to catch a bug.
+switchboard::config bench_config() {
+  switchboard::config cfg;
+  cfg.rate_limit = 0;
+  cfg.send_queue_frames = 1 << 20;
+  cfg.send_queue_bytes = std::size_t(1) << 32;
+  cfg.publish_backlog_bytes = std::size_t(1) << 34;
+  cfg.max_subscriptions_per_connection = 1 << 20;
+  return cfg;
+}
+
+// A hub on its own io_context, with clients attached through a counting transport.
+struct bench_hub {
+  asio::io_context io;
+  // Keeps poll() from stopping the context when it runs out of handlers.
+  asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  switchboard::hub hub{io, bench_config()};
+  switchboard::memory_transport transport{hub, /*keep_frames=*/false};
+
+  // Runs every ready handler, including those posted by handlers, until none is left.
+  void drain() {
+    while (io.poll() > 0) {
+    }
+  }
+
+  connection_id connect() {
+    const connection_id id = transport.connect();
+    if (id == 0) throw std::runtime_error("connection refused");
+    return id;
+  }
+
+  // Subscribes `id` to `topics` (at most max_topics_per_request of them) without an id,
+  // so that no ack is queued.
+  void subscribe(connection_id id, const std::vector<std::string>& topics) {
+    std::string request = R"({"type":"subscribe","topics":[)";
+    for (std::size_t i = 0; i < topics.size(); ++i) {
+      if (i) request += ',';
+      request += '"';
+      request += topics[i];
+      request += '"';
+    }
+    request += "]}";
+    transport.receive_text(id, request);
+  }
+
+  // `n` new connections, each subscribed to `subscriptions`.
+  void add_subscribers(std::size_t n, const std::vector<std::string>& subscriptions) {
+    for (std::size_t i = 0; i < n; ++i) subscribe(connect(), subscriptions);
+    drain();
+  }
+
+  // `count` other exact topics (`other.<i>`) or patterns (`other.<i>.*`), each held by
+  // one subscription, spread over connections of up to max_topics_per_request each.
+  void add_other_subscriptions(std::size_t count, bool patterns) {
+    const std::size_t per_connection = hub.settings().max_topics_per_request;
+    std::vector<std::string> batch;
+    for (std::size_t i = 0; i < count; ++i) {
+      batch.push_back("other." + std::to_string(i) + (patterns ? ".*" : ""));
+      if (batch.size() == per_connection || i + 1 == count) {
+        subscribe(connect(), batch);
+        batch.clear();
+      }
+    }
+    drain();
+  }
+
+  // Publishes once outside the timed loop (creates the topic's stream, sizes buffers).
+  bool warm_up(std::size_t expected_recipients) {
+    for (int i = 0; i < 3; ++i) {
+      const auto r = hub.publish(topic, payload);
+      drain();
+      if (r.failure || r.recipients != expected_recipients) return false;
+    }
+    return true;
+  }
+};
+
+// Per-recipient time as a counter: the inverted rate of (recipients × iterations) / 1e9
+// over the measured time is nanoseconds per recipient.
+void report_per_recipient(benchmark::State& state, std::size_t recipients) {
+  const auto delivered = static_cast<double>(state.iterations()) * static_cast<double>(recipients);
+  state.counters["ns_per_recipient"] =
+      benchmark::Counter(delivered * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
+}
+
+// The timed loop shared by the publish benchmarks.
+void run_publish_loop(benchmark::State& state, bench_hub& b, std::size_t recipients) {
+  if (!b.warm_up(recipients)) {
+    state.SkipWithError("warm-up publish did not reach every subscriber");
+    return;
+  }
+  const std::uint64_t frames_before = b.transport.frames_written();
+  std::size_t delivered = 0;
+  for (auto _ : state) {
+    const auto r = b.hub.publish(topic, payload);
+    b.drain();
+    delivered += r.recipients;
+  }
+  const std::uint64_t written = b.transport.frames_written() - frames_before;
+  if (delivered != recipients * static_cast<std::size_t>(state.iterations()) || written != delivered) {
+    state.SkipWithError("a publish did not reach every subscriber");
+    return;
+  }
+  report_per_recipient(state, recipients);
+}
+
+// One exact topic with N subscribers.
+void BM_publish_fanout(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  auto b = std::make_unique<bench_hub>();
+  b->add_subscribers(n, {std::string(topic)});
+  run_publish_loop(state, *b, n);
+}
+BENCHMARK(BM_publish_fanout)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000);
+
+// 1000 subscribers on the published topic; T other exact topics with one subscriber each.
+// The cost per recipient must not depend on T.
+void BM_publish_other_topics(benchmark::State& state) {
+  const auto others = static_cast<std::size_t>(state.range(0));
+  auto b = std::make_unique<bench_hub>();
+  b->add_subscribers(1000, {std::string(topic)});
+  b->add_other_subscriptions(others, false);
+  run_publish_loop(state, *b, 1000);
+}
+BENCHMARK(BM_publish_other_topics)->Arg(0)->Arg(100)->Arg(100000);
+
+// The same with T wildcard patterns `other.<i>.*` instead of exact topics.
+void BM_publish_other_patterns(benchmark::State& state) {
+  const auto others = static_cast<std::size_t>(state.range(0));
+  auto b = std::make_unique<bench_hub>();
+  b->add_subscribers(1000, {std::string(topic)});
+  b->add_other_subscriptions(others, true);
+  run_publish_loop(state, *b, 1000);
+}
+BENCHMARK(BM_publish_other_patterns)->Arg(0)->Arg(100)->Arg(100000);
+
+// 1000 subscribers each matching twice, through `room.*` and `room.lobby`: every
+// subscriber is reported twice by the broker and must receive the publish once.
+void BM_publish_patterns(benchmark::State& state) {
+  auto b = std::make_unique<bench_hub>();
+  b->add_subscribers(1000, {"room.*", std::string(topic)});
+  run_publish_loop(state, *b, 1000);
+}
+BENCHMARK(BM_publish_patterns);
+
+// The request parser on a typical publish frame.
+void BM_parse_publish_request(benchmark::State& state) {
+  const std::string frame = R"({"type":"publish","id":42,"topic":"room.lobby","data":)" + std::string(payload) + "}";
+  for (auto _ : state) {
+    auto request = switchboard::detail::request_parser::parse(frame);
+    benchmark::DoNotOptimize(request);
+  }
+  const auto check = switchboard::detail::request_parser::parse(frame);
+  if (check.bad_json || check.problem || !check.type || *check.type != "publish" || check.data != payload) {
+    state.SkipWithError("the publish frame did not parse as expected");
+    return;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(frame.size()));
+}
+BENCHMARK(BM_parse_publish_request);
+
+// A client publishes (with an id, so it also gets an ack) to 1000 subscribers: parse,
+// auth, encode, fan-out, flush and write completions.
+void BM_client_publish_roundtrip(benchmark::State& state) {
+  constexpr std::size_t subscribers = 1000;
+  auto b = std::make_unique<bench_hub>();
+  b->add_subscribers(subscribers, {std::string(topic)});
+  if (!b->warm_up(subscribers)) {
+    state.SkipWithError("warm-up publish did not reach every subscriber");
+    return;
+  }
+  const connection_id publisher = b->connect();
+  b->drain();
+  const std::string frame = R"({"type":"publish","id":42,"topic":"room.lobby","data":)" + std::string(payload) + "}";
+  const std::uint64_t frames_before = b->transport.frames_written();
+  for (auto _ : state) {
+    b->transport.receive_text(publisher, frame);
+    b->drain();
+  }
+  const std::uint64_t written = b->transport.frames_written() - frames_before;
+  // Each iteration: one message per subscriber plus the publisher's ack.
+  if (written != (subscribers + 1) * static_cast<std::uint64_t>(state.iterations())) {
+    state.SkipWithError("a publish did not reach every subscriber");
+    return;
+  }
+  report_per_recipient(state, subscribers);
+}
+BENCHMARK(BM_client_publish_roundtrip);
+
+}  // namespace
+
+BENCHMARK_MAIN();

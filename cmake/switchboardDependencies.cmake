@@ -1,0 +1,80 @@
+# Finds switchboard's public dependencies and gives each one a target name that is
+# the same whether it came from Debian packages, vcpkg or Conan:
+#
+#   asio::asio            standalone Asio (ASIO_STANDALONE defined)
+#   RapidJSON::RapidJSON  RapidJSON headers
+#
+# Threads::Threads must exist before this file is included (find_package(Threads)
+# at the top level, find_dependency(Threads) in switchboardConfig.cmake).
+#
+# This file is included by the top-level CMakeLists.txt and installed beside
+# switchboardConfig.cmake, so a consumer of the installed package gets exactly the
+# targets the library was built against. It never stops the configure step itself:
+# it lists what it could not find in SWITCHBOARD_MISSING_DEPENDENCIES and the caller
+# decides how to fail (FATAL_ERROR at the top level, switchboard_FOUND=FALSE in a
+# package config file).
+#
+# Imported targets are visible only in the directory that created them and below,
+# so this file may run more than once (once per directory that finds the package);
+# every step is guarded by if(NOT TARGET ...).
+
+set(SWITCHBOARD_MISSING_DEPENDENCIES "")
+
+# --- standalone Asio ------------------------------------------------------------
+# vcpkg and Conan ship an asio::asio target; Debian's libasio-dev ships headers only.
+if(NOT TARGET asio::asio)
+  find_package(asio CONFIG QUIET)
+endif()
+if(NOT TARGET asio::asio)
+  find_path(SWITCHBOARD_ASIO_INCLUDE_DIR
+    NAMES asio.hpp
+    DOC "Directory holding standalone Asio's asio.hpp")
+  if(SWITCHBOARD_ASIO_INCLUDE_DIR)
+    add_library(asio::asio INTERFACE IMPORTED)
+    set_target_properties(asio::asio PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${SWITCHBOARD_ASIO_INCLUDE_DIR}"
+      INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE"
+      INTERFACE_LINK_LIBRARIES "Threads::Threads")
+  else()
+    list(APPEND SWITCHBOARD_MISSING_DEPENDENCIES
+      "standalone Asio (asio.hpp; Debian: libasio-dev, vcpkg/Conan: asio)")
+  endif()
+endif()
+
+# --- RapidJSON ------------------------------------------------------------------
+# Upstream's config sets RapidJSON_INCLUDE_DIRS, Debian's sets RAPIDJSON_INCLUDE_DIRS
+# (and prints a status line), vcpkg's and Conan's also provide a `rapidjson` target.
+if(NOT TARGET RapidJSON::RapidJSON)
+  find_package(RapidJSON CONFIG QUIET)
+  set(_switchboard_rapidjson_link "")
+  set(_switchboard_rapidjson_include "")
+  if(TARGET rapidjson)
+    set(_switchboard_rapidjson_link rapidjson)
+  elseif(RapidJSON_INCLUDE_DIRS)
+    set(_switchboard_rapidjson_include "${RapidJSON_INCLUDE_DIRS}")
+  elseif(RAPIDJSON_INCLUDE_DIRS)
+    set(_switchboard_rapidjson_include "${RAPIDJSON_INCLUDE_DIRS}")
+  else()
+    find_path(SWITCHBOARD_RAPIDJSON_INCLUDE_DIR
+      NAMES rapidjson/document.h
+      DOC "Directory holding rapidjson/document.h")
+    if(SWITCHBOARD_RAPIDJSON_INCLUDE_DIR)
+      set(_switchboard_rapidjson_include "${SWITCHBOARD_RAPIDJSON_INCLUDE_DIR}")
+    endif()
+  endif()
+  if(_switchboard_rapidjson_link OR _switchboard_rapidjson_include)
+    add_library(RapidJSON::RapidJSON INTERFACE IMPORTED)
+    if(_switchboard_rapidjson_link)
+      set_target_properties(RapidJSON::RapidJSON PROPERTIES
+        INTERFACE_LINK_LIBRARIES "${_switchboard_rapidjson_link}")
+    else()
+      set_target_properties(RapidJSON::RapidJSON PROPERTIES
+        INTERFACE_INCLUDE_DIRECTORIES "${_switchboard_rapidjson_include}")
+    endif()
+  else()
+    list(APPEND SWITCHBOARD_MISSING_DEPENDENCIES
+      "RapidJSON (rapidjson/document.h; Debian: rapidjson-dev, vcpkg/Conan: rapidjson)")
+  endif()
+  unset(_switchboard_rapidjson_link)
+  unset(_switchboard_rapidjson_include)
+endif()

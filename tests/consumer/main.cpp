@@ -1,0 +1,44 @@
+// Consumer check: one hub, two in-memory clients, one publish from alice seen by bob.
+#include <switchboard/memory_transport.hpp>
+#include <switchboard/switchboard.hpp>
+
+#include <asio.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+int main() {
+  asio::io_context io;
+  switchboard::hub hub{io};
+  switchboard::memory_transport transport{hub};
+
+  // Frames leave at the end of a loop turn, so each step is followed by one turn.
+  auto turn = [&io] {
+    io.restart();
+    io.poll();
+  };
+
+  auto alice = transport.connect("alice");
+  auto bob = transport.connect("bob");
+  turn();
+  if (alice == 0 || bob == 0) {
+    std::fprintf(stderr, "connect refused\n");
+    return 1;
+  }
+
+  transport.receive_text(bob, R"({"type":"subscribe","id":1,"topics":["room.1"]})");
+  turn();
+  transport.receive_text(alice, R"({"type":"publish","topic":"room.1","data":{"text":"hi"}})");
+  turn();
+
+  for (const std::string& frame : transport.take_texts(bob)) {
+    if (frame.find(R"("type":"message")") != std::string::npos &&
+        frame.find(R"("topic":"room.1")") != std::string::npos) {
+      std::printf("bob received: %s\n", frame.c_str());
+      return 0;
+    }
+  }
+  std::fprintf(stderr, "bob did not receive the message on room.1\n");
+  return 1;
+}

@@ -1,0 +1,190 @@
+// A hub and its websocket_server on 127.0.0.1, on a free port, run by a background
+// thread, for socket tests.
+#ifndef SWITCHBOARD_TESTS_SUPPORT_TEST_SERVER_HPP
+#define SWITCHBOARD_TESTS_SUPPORT_TEST_SERVER_HPP
+
+#include <switchboard/hub.hpp>
+#include <switchboard/websocket_server.hpp>
+
+#include <asio.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace switchboard {
+namespace test {
+
+/// A config with the protocol defaults except a shorter close timeout, so that tests
+/// which cut connections do not wait a whole second.
+inline config test_config() {
+  config cfg;
+  cfg.close_timeout = std::chrono::milliseconds(300);
+  return cfg;
+}
+
+/// An auth policy for tests that need refusals: the token is the user id, but an empty
+/// token or `bad` is refused (HTTP 401), topics under `secret.` may not be subscribed to
+/// (nor watched through presence or history), and topics under `readonly.` may not be
+/// published to.
+struct strict_auth {
+  auth_result authenticate(std::string_view token) const {
+    if (token.empty()) return auth_result::refuse("a token is required");
+    if (token == "bad") return auth_result::refuse("token refused");
+    return auth_result::accept(std::string(token));
+  }
+  bool can_subscribe(const identity&, std::string_view topic) const { return topic.substr(0, 7) != "secret."; }
+  bool can_publish(const identity&, std::string_view topic) const { return topic.substr(0, 9) != "readonly."; }
+};
+
+/// Runs `basic_hub<Policies>` and a `websocket_server` on their own io_context and thread.
+///
+/// The hub and server are built, configured (`setup`) and started on the constructing
+/// thread before the io_context runs, so `port()` is known at once. Afterwards the hub
+/// belongs to the server thread: reach it only through `call`. The destructor shuts the
+/// server down (close 1001 to every client) and joins the thread.
+template <class Policies = default_policies>
+class basic_test_server {
+ public:
+  using hub_type = basic_hub<Policies>;
+  using auth_type = typename hub_type::auth_type;
+  using setup_fn = std::function<void(hub_type&, websocket_server&)>;
+
+  explicit basic_test_server(config cfg = test_config(), websocket_options options = {}, setup_fn setup = {},
+                             auth_type auth = auth_type{})
+      : hub_(io_, std::move(cfg), std::move(auth)), server_(hub_, with_free_port(std::move(options))) {
+    if (setup) setup(hub_, server_);
+    server_.start();
+    port_ = server_.port();
+    thread_ = std::thread([this] {
+      std::string failure;
+      try {
+        io_.run();
+      } catch (const std::exception& ex) {
+        failure = ex.what();
+      } catch (...) {
+        failure = "unknown exception";
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      failure_ = std::move(failure);
+      stopped_ = true;
+      stopped_cv_.notify_all();
+    });
+  }
+
+  basic_test_server(const basic_test_server&) = delete;
+  basic_test_server& operator=(const basic_test_server&) = delete;
+
+  ~basic_test_server() {
+    shutdown();
+    if (!wait_stopped(std::chrono::seconds(5))) io_.stop();  // never hang the test run
+    thread_.join();
+  }
+
+  /// The port the server listens on.
+  std::uint16_t port() const { return port_; }
+
+  /// Runs `f(hub, server)` on the server thread and returns its result. FAILs when the
+  /// server thread does not run it within `timeout` (or has stopped).
+  template <class F>
+  auto call(F f, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000))
+      -> std::invoke_result_t<F&, hub_type&, websocket_server&> {
+    using result_type = std::invoke_result_t<F&, hub_type&, websocket_server&>;
+    // Shared: if the wait times out, the task may still run later.
+    auto task = std::make_shared<std::packaged_task<result_type()>>(
+        [this, f = std::move(f)]() mutable { return f(hub_, server_); });
+    std::future<result_type> result = task->get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopped_) FAIL("the server thread has stopped");
+    }
+    asio::post(io_, [task] { (*task)(); });
+    if (result.wait_for(timeout) != std::future_status::ready) FAIL("the server thread did not answer in time");
+    return result.get();
+  }
+
+  /// Polls `predicate(hub, server)` on the server thread until it holds or `timeout`
+  /// passes; returns whether it held.
+  template <class Predicate>
+  bool wait_until(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (call([&predicate](hub_type& h, websocket_server& s) { return static_cast<bool>(predicate(h, s)); }))
+        return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  /// Open WebSocket connections, as the transport counts them.
+  std::size_t connection_count() {
+    return call([](hub_type&, websocket_server& s) { return s.connection_count(); });
+  }
+
+  /// The hub's counters.
+  hub_stats stats() {
+    return call([](hub_type& h, websocket_server&) { return h.stats(); });
+  }
+
+  /// Asks the server thread to shut the server down (close 1001 to everyone); returns
+  /// at once. Safe to call more than once.
+  void shutdown() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_ || shutdown_posted_) return;
+    shutdown_posted_ = true;
+    asio::post(io_, [this] { server_.shutdown(); });
+  }
+
+  /// Waits until the io_context's run() has returned; false on timeout.
+  bool wait_stopped(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return stopped_cv_.wait_for(lock, timeout, [this] { return stopped_; });
+  }
+
+  /// What escaped io_context::run() on the server thread; empty when nothing did.
+  std::string failure() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return failure_;
+  }
+
+ private:
+  static websocket_options with_free_port(websocket_options options) {
+    options.bind = "127.0.0.1";
+    options.port = 0;
+    return options;
+  }
+
+  // Declaration order is destruction order in reverse: the thread is joined in the
+  // destructor's body, then the server goes before the hub it is attached to.
+  asio::io_context io_;
+  hub_type hub_;
+  websocket_server server_;
+  std::uint16_t port_ = 0;
+  std::mutex mutex_;
+  std::condition_variable stopped_cv_;
+  bool stopped_ = false;
+  bool shutdown_posted_ = false;
+  std::string failure_;
+  std::thread thread_;
+};
+
+/// A test server with the default policies.
+using test_server = basic_test_server<>;
+/// A test server whose auth policy is `strict_auth`.
+using strict_test_server = basic_test_server<policies<strict_auth>>;
+
+}  // namespace test
+}  // namespace switchboard
+
+#endif
