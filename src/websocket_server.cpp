@@ -444,9 +444,11 @@ struct websocket_server::impl final : transport {
     server.set_close_handshake_timeout(static_cast<long>(cfg.close_timeout.count()));
     server.set_pong_timeout(static_cast<long>(cfg.ping_timeout.count()));
 
-    server.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& socket) {
+    // After accept: websocketpp's socket_init handler runs before the socket is open,
+    // where setting an option silently fails and leaves Nagle's algorithm on.
+    server.set_tcp_post_init_handler([this](websocketpp::connection_hdl h) {
       std::error_code ignored;
-      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+      server.get_con_from_hdl(h)->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     });
     server.set_validate_handler([this](websocketpp::connection_hdl h) { return on_validate(server.get_con_from_hdl(h)); });
     server.set_open_handler([this](websocketpp::connection_hdl h) { on_open(server.get_con_from_hdl(h)); });

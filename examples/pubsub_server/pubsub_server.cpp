@@ -27,6 +27,7 @@ const char* const usage = R"(usage: pubsub_server [options]
   --ping-interval-ms N         heartbeat interval (default 30000)
   --ping-timeout-ms N          heartbeat timeout (default 10000)
   --history N                  messages kept per topic (default 100)
+  --max-write-delay-us N       longest wait to batch writes under load (default 10000; 0 = off)
   --echo-to-publisher          deliver publishes back to their publisher
   --allow-origin ORIGIN        allowed browser origin (repeatable; default any)
   --help                       this text
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
     else if (arg == "--ping-interval-ms") cfg.ping_interval = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--ping-timeout-ms") cfg.ping_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--history") cfg.history_size = parse_number<std::size_t>(arg, value);
+    else if (arg == "--max-write-delay-us") cfg.max_write_delay = std::chrono::microseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--allow-origin") options.allowed_origins.emplace_back(value);
     else fail("unknown option " + std::string(arg));
   }

@@ -31,6 +31,11 @@ struct config {
   /// How long that backlog may stay above the limit before the connections holding the
   /// largest queues are cut as slow consumers (close 1013).
   std::chrono::milliseconds publish_backlog_timeout{2000};
+  /// Longest time the hub holds frames back under load. When flushing its queues (one
+  /// write per connection) takes long and runs back to back, the hub waits as long as
+  /// the last flush took, up to this, so each write carries more frames; a hub that is
+  /// not busy writes at the end of every loop turn. 0 turns the wait off.
+  std::chrono::microseconds max_write_delay{10000};
   /// Interval of WebSocket ping frames (sent to clients as `heartbeat_ms`).
   std::chrono::milliseconds ping_interval{30000};
   /// A connection that does not answer a ping within this time is dropped.

@@ -27,7 +27,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -326,6 +328,8 @@ class basic_hub final : public hub_endpoint {
 
  private:
   static constexpr std::uint32_t no_slot = 0xFFFFFFFFu;
+  // Flushes shorter than this never delay the next one: small hubs and tests flush every turn.
+  static constexpr std::chrono::microseconds min_write_delay{100};
 
   struct connection_state {
     std::vector<shared_frame> pending;  // queued this loop turn, or while a write is in flight
@@ -352,7 +356,7 @@ class basic_hub final : public hub_endpoint {
   };
   struct posted_queue {
     std::mutex mutex;
-    std::vector<posted_publish> items;
+    std::deque<posted_publish> items;
   };
 
   static store_type make_store(const config& cfg) {
@@ -392,17 +396,30 @@ class basic_hub final : public hub_endpoint {
   void mark_dirty(entry_type& e) {
     e.value.dirty = true;
     dirty_.push_back(registry_type::slot_of(e.id));
-    if (flush_posted_) return;
-    flush_posted_ = true;
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
     std::weak_ptr<posted_queue> weak = posted_;
+    // Under load the flushes run back to back, each one a write per connection. Then the
+    // next one waits as long as the last one took (at most max_write_delay), so that more
+    // frames share each write; with no load it runs at the end of this loop turn.
+    const auto gap = std::min<std::chrono::steady_clock::duration>(last_flush_duration_, config_.max_write_delay);
+    const auto earliest = last_flush_end_ + gap;
+    if (gap >= min_write_delay && std::chrono::steady_clock::now() < earliest) {
+      flush_timer_.expires_at(earliest);
+      flush_timer_.async_wait([this, weak](const std::error_code& ec) {
+        if (!ec && weak.lock()) flush();
+      });
+      return;
+    }
     asio::post(io_, [this, weak] {
       if (weak.lock()) flush();
     });
   }
 
-  // Everything queued in this loop turn leaves now: one transport write per connection.
+  // Everything queued since the last flush leaves now: one transport write per connection.
   void flush() {
-    flush_posted_ = false;
+    const auto start = std::chrono::steady_clock::now();
+    flush_scheduled_ = false;
     flushing_.swap(dirty_);
     for (const std::uint32_t slot : flushing_) {
       if (!registry_.live_slot(slot)) continue;
@@ -414,6 +431,8 @@ class basic_hub final : public hub_endpoint {
       if (c.close_code != 0 && !c.closing) close_connection(e, c.close_code, "too many connections for this user");
     }
     flushing_.clear();
+    last_flush_end_ = std::chrono::steady_clock::now();
+    last_flush_duration_ = last_flush_end_ - start;
   }
 
   void write_pending(entry_type& e) {
@@ -627,13 +646,28 @@ class basic_hub final : public hub_endpoint {
     publish_json(presence_topic, data, nullptr, no_slot);
   }
 
+  // A bounded batch per loop turn, so that one batch's frames can leave (and their writes
+  // complete) before the next: a burst of posted publishes must not look like a slow
+  // consumer to subscribers that keep up.
   void drain_posted() {
+    const std::size_t batch = std::max<std::size_t>(1, config_.send_queue_frames / 4);
     std::vector<posted_publish> items;
+    bool more = false;
     {
       std::lock_guard<std::mutex> lock(posted_->mutex);
-      items.swap(posted_->items);
+      auto& queue = posted_->items;
+      const auto end = queue.begin() + static_cast<std::ptrdiff_t>(std::min(batch, queue.size()));
+      items.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(end));
+      queue.erase(queue.begin(), end);
+      more = !queue.empty();
     }
     for (const auto& item : items) publish(item.topic, item.data);
+    if (more) {
+      std::weak_ptr<posted_queue> weak = posted_;
+      asio::post(io_, [this, weak] {
+        if (weak.lock()) drain_posted();
+      });
+    }
   }
 
   // --- requests -------------------------------------------------------------------
@@ -947,7 +981,10 @@ class basic_hub final : public hub_endpoint {
   std::vector<std::uint32_t> dirty_, flushing_;
   std::vector<shared_frame> scratch_;
   std::vector<connection_id> paused_;
-  bool flush_posted_ = false;
+  bool flush_scheduled_ = false;
+  asio::steady_timer flush_timer_{io_};
+  std::chrono::steady_clock::time_point last_flush_end_{};
+  std::chrono::steady_clock::duration last_flush_duration_{};
   asio::steady_timer backlog_timer_;
   // Shared with posted handlers: they find it expired once the hub is gone.
   std::shared_ptr<posted_queue> posted_ = std::make_shared<posted_queue>();
