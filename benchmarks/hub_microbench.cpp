@@ -14,6 +14,7 @@
 #include <asio/io_context.hpp>
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -39,6 +40,8 @@ switchboard::config bench_config() {
   cfg.send_queue_bytes = std::size_t(1) << 32;
   cfg.publish_backlog_bytes = std::size_t(1) << 34;
   cfg.max_subscriptions_per_connection = 1 << 20;
+  // Each iteration must end with its frames handed to the transport: no coalescing delay.
+  cfg.max_write_delay = std::chrono::microseconds(0);
   return cfg;
 }
 

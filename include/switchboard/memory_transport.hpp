@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -49,7 +48,10 @@ class memory_transport final : public transport {
       return 0;
     }
     const connection_id id = hub_.on_open(std::move(auth.who));
-    clients_[id];
+    const std::size_t slot = slot_of(id);
+    if (slot >= clients_.size()) clients_.resize(slot + 1);
+    clients_[slot] = client{};
+    clients_[slot].id = id;
     return id;
   }
 
@@ -60,16 +62,16 @@ class memory_transport final : public transport {
 
   /// The client goes away.
   void disconnect(connection_id id) {
-    auto it = clients_.find(id);
-    if (it == clients_.end() || it->second.gone) return;
-    it->second.gone = true;
+    client* c = find(id);
+    if (!c || c->gone) return;
+    c->gone = true;
     hub_.on_close(id);
   }
 
   /// Frames received by `id` since the last take.
   std::vector<received_frame> take(connection_id id) {
-    auto it = clients_.find(id);
-    return it == clients_.end() ? std::vector<received_frame>{} : std::exchange(it->second.inbox, {});
+    client* c = find(id);
+    return c ? std::exchange(c->inbox, {}) : std::vector<received_frame>{};
   }
   /// Text payloads received by `id` since the last take (binary frames are skipped).
   std::vector<std::string> take_texts(connection_id id) {
@@ -81,13 +83,13 @@ class memory_transport final : public transport {
 
   /// The close code the hub sent to `id`, or 0 when it has not closed it.
   std::uint16_t close_code_of(connection_id id) const {
-    auto it = clients_.find(id);
-    return it == clients_.end() ? 0 : it->second.close_code;
+    const client* c = find(id);
+    return c ? c->close_code : 0;
   }
   /// Whether the hub asked to stop reading from `id`.
   bool paused(connection_id id) const {
-    auto it = clients_.find(id);
-    return it != clients_.end() && it->second.paused;
+    const client* c = find(id);
+    return c && c->paused;
   }
   /// Frames and bytes written so far, over all connections.
   std::uint64_t frames_written() const noexcept { return frames_written_; }
@@ -96,39 +98,45 @@ class memory_transport final : public transport {
 
   /// While false, write completions are held back, as for a client that stopped reading.
   void set_draining(connection_id id, bool draining) {
-    auto& c = clients_[id];
-    c.stalled = !draining;
-    if (draining && c.completion_held) {
-      c.completion_held = false;
+    client* c = find(id);
+    if (!c) return;
+    c->stalled = !draining;
+    if (draining && c->completion_held) {
+      c->completion_held = false;
       complete_later(id);
     }
   }
 
   // transport
   void write(connection_id id, const shared_frame* frames, std::size_t count) override {
-    auto it = clients_.find(id);
-    if (it == clients_.end()) return;
+    client* c = find(id);
+    if (!c) return;
     for (std::size_t i = 0; i < count; ++i) {
       ++frames_written_;
       bytes_written_ += frames[i].wire().size();
-      if (keep_frames_) it->second.inbox.push_back({frames[i].kind(), std::string(frames[i].payload())});
+      if (keep_frames_) c->inbox.push_back({frames[i].kind(), std::string(frames[i].payload())});
     }
-    if (it->second.stalled)
-      it->second.completion_held = true;
+    if (c->stalled)
+      c->completion_held = true;
     else
       complete_later(id);
   }
   void close(connection_id id, std::uint16_t code, std::string_view) override {
-    auto it = clients_.find(id);
-    if (it == clients_.end() || it->second.close_code != 0) return;
-    it->second.close_code = code;
+    client* c = find(id);
+    if (!c || c->close_code != 0) return;
+    c->close_code = code;
     asio::post(hub_.context(), [this, id] { disconnect(id); });
   }
-  void pause_reading(connection_id id) override { clients_[id].paused = true; }
-  void resume_reading(connection_id id) override { clients_[id].paused = false; }
+  void pause_reading(connection_id id) override {
+    if (client* c = find(id)) c->paused = true;
+  }
+  void resume_reading(connection_id id) override {
+    if (client* c = find(id)) c->paused = false;
+  }
 
  private:
   struct client {
+    connection_id id = 0;
     std::vector<received_frame> inbox;
     std::uint16_t close_code = 0;
     bool paused = false;
@@ -137,22 +145,42 @@ class memory_transport final : public transport {
     bool gone = false;
   };
 
+  static std::size_t slot_of(connection_id id) noexcept { return static_cast<std::size_t>((id & 0xFFFFFFFFu) - 1); }
+  client* find(connection_id id) noexcept {
+    const std::size_t slot = slot_of(id);
+    return slot < clients_.size() && clients_[slot].id == id ? &clients_[slot] : nullptr;
+  }
+  const client* find(connection_id id) const noexcept {
+    const std::size_t slot = slot_of(id);
+    return slot < clients_.size() && clients_[slot].id == id ? &clients_[slot] : nullptr;
+  }
+
   void receive(connection_id id, frame_kind kind, std::string_view payload) {
-    auto it = clients_.find(id);
-    if (it == clients_.end() || it->second.gone) return;
+    client* c = find(id);
+    if (!c || c->gone) return;
     hub_.on_message(id, kind, payload);
   }
 
+  // Completions reach the hub on the next loop turn, all of them in one handler.
   void complete_later(connection_id id) {
-    asio::post(hub_.context(), [this, id] {
-      auto it = clients_.find(id);
-      if (it != clients_.end() && !it->second.gone) hub_.on_write_complete(id);
+    completed_.push_back(id);
+    if (completed_.size() > 1) return;
+    asio::post(hub_.context(), [this] {
+      std::vector<connection_id> done;
+      done.swap(completed_);
+      for (const connection_id id : done)
+        if (const client* c = find(id); c && !c->gone) hub_.on_write_complete(id);
+      if (completed_.empty()) {  // reuse the buffer
+        done.clear();
+        completed_.swap(done);
+      }
     });
   }
 
   hub_endpoint& hub_;
   bool keep_frames_;
-  std::unordered_map<connection_id, client> clients_;
+  std::vector<client> clients_;  // by registry slot
+  std::vector<connection_id> completed_;
   auth_result last_refusal_;
   std::uint64_t frames_written_ = 0;
   std::uint64_t bytes_written_ = 0;

@@ -30,8 +30,8 @@ class connection_registry {
   /// One live connection.
   struct entry {
     connection_id id;
+    T value;  // before `who`: the hub's hot per-connection fields share a cache line with `id`
     identity who;
-    T value;
     const std::optional<std::string>& user() const noexcept { return who.user; }
   };
 
@@ -49,7 +49,7 @@ class connection_registry {
     }
     const connection_id id = (static_cast<connection_id>(++generations_[slot]) << 32) | (slot + 1u);
     if (who.user && counted_as_user) users_[*who.user].push_back(id);
-    slots_[slot].emplace(entry{id, std::move(who), std::move(value)});
+    slots_[slot].emplace(entry{id, std::move(value), std::move(who)});
     if (!counted_as_user) uncounted_.push_back(id);
     ++size_;
     return id;
