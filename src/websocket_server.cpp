@@ -32,6 +32,7 @@ struct connection_fields {
   bool gone = false;
   bool closing = false;
   bool paused = false;
+  bool awaiting_pong = false;
 };
 
 // websocketpp's error log, forwarded to websocket_options::log when one is set.
@@ -419,7 +420,9 @@ struct websocket_server::impl final : transport {
     ping_timer.async_wait([this](const std::error_code& ec) {
       if (ec || stopped) return;
       for (const auto& con : by_slot) {
-        if (!con || con->closing || con->gone) continue;
+        // A new ping would cancel websocketpp's timer for the one still unanswered.
+        if (!con || con->closing || con->gone || con->awaiting_pong) continue;
+        con->awaiting_pong = true;
         std::error_code ping_ec;
         con->ping(std::string(), ping_ec);
       }
@@ -456,6 +459,9 @@ struct websocket_server::impl final : transport {
     server.set_close_handler([this](websocketpp::connection_hdl h) { on_gone(server.get_con_from_hdl(h)); });
     server.set_fail_handler([this](websocketpp::connection_hdl h) { on_gone(server.get_con_from_hdl(h)); });
     server.set_http_handler([this](websocketpp::connection_hdl h) { on_http(server.get_con_from_hdl(h)); });
+    server.set_pong_handler([this](websocketpp::connection_hdl h, std::string) {
+      server.get_con_from_hdl(h)->awaiting_pong = false;
+    });
     server.set_pong_timeout_handler([this](websocketpp::connection_hdl h, std::string) {
       drop(server.get_con_from_hdl(h));
     });

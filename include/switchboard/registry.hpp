@@ -48,9 +48,10 @@ class connection_registry {
       generations_.push_back(0);
     }
     const connection_id id = (static_cast<connection_id>(++generations_[slot]) << 32) | (slot + 1u);
+    const bool who_has_user = who.user.has_value();
     if (who.user && counted_as_user) users_[*who.user].push_back(id);
     slots_[slot].emplace(entry{id, std::move(value), std::move(who)});
-    if (!counted_as_user) uncounted_.push_back(id);
+    if (who_has_user && !counted_as_user) uncounted_.push_back(id);
     ++size_;
     return id;
   }
