@@ -400,15 +400,8 @@ struct websocket_server::impl final : transport {
   }
 
   http_response health() const {
-    const hub_stats s = hub.stats();
-    std::string body = R"({"status":"ok","connections":)";
-    detail::append_uint(body, s.connections);
-    body += R"(,"users":)";
-    detail::append_uint(body, s.users);
-    body += R"(,"topics":)";
-    detail::append_uint(body, s.topics);
-    body += R"(,"uptime_s":)";
-    detail::append_uint(body, s.uptime_s);
+    std::string body = R"({"status":"ok",)";
+    detail::append_hub_counts(body, hub.stats());
     body += '}';
     return {200, "application/json", std::move(body)};
   }

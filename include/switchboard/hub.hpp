@@ -559,7 +559,13 @@ class basic_hub final : public hub_endpoint {
     enqueue(e, std::move(w).finish());
   }
 
-  void append_timestamp(frame_writer& w) {
+  // `,"from":<user|null>` and, when configured, `,"ts":<ms since the epoch>`.
+  void append_from_and_timestamp(frame_writer& w, const std::optional<std::string>* from) {
+    w.append(std::string_view(R"(,"from":)"));
+    if (from && *from)
+      detail::append_json_string(w, **from);
+    else
+      w.append(std::string_view("null"));
     if (!config_.timestamps) return;
     w.append(std::string_view(R"(,"ts":)"));
     detail::append_uint(w, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -577,12 +583,7 @@ class basic_hub final : public hub_endpoint {
       w.append(topic);  // topic bytes need no escaping
       w.append(std::string_view(R"(","seq":)"));
       detail::append_uint(w, s);
-      w.append(std::string_view(R"(,"from":)"));
-      if (from)
-        detail::append_json_string_or_null(w, *from);
-      else
-        w.append(std::string_view("null"));
-      append_timestamp(w);
+      append_from_and_timestamp(w, from);
       w.append(std::string_view(R"(,"data":)"));
       w.append(data);
       w.push_back('}');
@@ -621,12 +622,8 @@ class basic_hub final : public hub_endpoint {
 
   direct_result direct(std::string_view user, std::string_view data, const std::optional<std::string>* from) {
     frame_writer w(frame_kind::text, 64 + data.size());
-    w.append(std::string_view(R"({"type":"direct","from":)"));
-    if (from)
-      detail::append_json_string_or_null(w, *from);
-    else
-      w.append(std::string_view("null"));
-    append_timestamp(w);
+    w.append(std::string_view(R"({"type":"direct")"));
+    append_from_and_timestamp(w, from);
     w.append(std::string_view(R"(,"data":)"));
     w.append(data);
     w.push_back('}');
@@ -936,17 +933,10 @@ class basic_hub final : public hub_endpoint {
       return command_result::ok(ctx.params_raw().empty() ? std::string("null") : std::string(ctx.params_raw()));
     });
     handlers_.add_command("server_info", [this](request_context&) {
-      const hub_stats s = stats();
       std::string data = R"({"name":)";
       detail::append_json_string(data, config_.server_name);
-      data += R"(,"version":")" SWITCHBOARD_VERSION_STRING R"(","uptime_s":)";
-      detail::append_uint(data, s.uptime_s);
-      data += R"(,"connections":)";
-      detail::append_uint(data, s.connections);
-      data += R"(,"users":)";
-      detail::append_uint(data, s.users);
-      data += R"(,"topics":)";
-      detail::append_uint(data, s.topics);
+      data += R"(,"version":")" SWITCHBOARD_VERSION_STRING R"(",)";
+      detail::append_hub_counts(data, stats());
       data += '}';
       return command_result::ok(std::move(data));
     });

@@ -4,6 +4,7 @@
 
 #include <switchboard/auth.hpp>
 #include <switchboard/config.hpp>
+#include <switchboard/detail/json.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/registry.hpp>
 
@@ -37,6 +38,21 @@ struct hub_stats {
   std::uint64_t slow_consumers_dropped = 0;
   std::uint64_t rate_limited = 0;
 };
+
+namespace detail {
+/// Appends `"connections":N,"users":M,"topics":K,"uptime_s":S` (for `/health` and `server_info`).
+template <class Out>
+void append_hub_counts(Out& out, const hub_stats& s) {
+  out.append(std::string_view(R"("connections":)"));
+  append_uint(out, s.connections);
+  out.append(std::string_view(R"(,"users":)"));
+  append_uint(out, s.users);
+  out.append(std::string_view(R"(,"topics":)"));
+  append_uint(out, s.topics);
+  out.append(std::string_view(R"(,"uptime_s":)"));
+  append_uint(out, s.uptime_s);
+}
+}  // namespace detail
 
 /// What a hub asks of a transport. Implementations must not call back into the hub
 /// from inside these functions (post instead): the hub calls them in the middle of
