@@ -33,6 +33,7 @@ struct connection_fields {
   bool closing = false;
   bool paused = false;
   bool awaiting_pong = false;
+  std::shared_ptr<asio::steady_timer> close_timer;  // cancelled when the connection ends first
 };
 
 // websocketpp's error log, forwarded to websocket_options::log when one is set.
@@ -258,7 +259,7 @@ struct websocket_server::impl final : transport {
     if (ec) return drop(con);
     // A peer that stops reading never completes the close handshake: cut it off.
     std::weak_ptr<server_type::connection_type> weak = con;
-    con->set_timer(static_cast<long>(hub.settings().close_timeout.count()), [this, weak](const std::error_code& e) {
+    con->close_timer = con->set_timer(static_cast<long>(hub.settings().close_timeout.count()), [this, weak](const std::error_code& e) {
       if (e) return;
       if (auto c = weak.lock(); c && !c->gone) drop(c);
     });
@@ -361,6 +362,7 @@ struct websocket_server::impl final : transport {
   void on_gone(const connection_ptr& con) {
     if (!con->opened || con->gone) return;
     con->gone = true;
+    if (con->close_timer) con->close_timer->cancel();
     const connection_id id = con->sb_id;
     const std::size_t slot = slot_of(id);
     if (slot < by_slot.size() && by_slot[slot] == con) by_slot[slot].reset();

@@ -26,11 +26,11 @@
 namespace switchboard {
 namespace test {
 
-/// A config with the protocol defaults except a shorter close timeout, so that tests
-/// which cut connections do not wait a whole second.
+/// A config with the protocol defaults except a short close timeout, so that tests
+/// which cut connections (or end with clients connected) do not wait a whole second.
 inline config test_config() {
   config cfg;
-  cfg.close_timeout = std::chrono::milliseconds(300);
+  cfg.close_timeout = std::chrono::milliseconds(100);
   return cfg;
 }
 
@@ -90,6 +90,7 @@ class basic_test_server {
     shutdown();
     if (!wait_stopped(std::chrono::seconds(5))) io_.stop();  // never hang the test run
     thread_.join();
+    if (!failure_.empty()) FAIL_CHECK("exception on the server thread: " << failure_);
   }
 
   /// The port the server listens on.

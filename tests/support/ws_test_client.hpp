@@ -49,10 +49,14 @@ class timed_socket {
     if (receive_buffer > 0) socket_.set_option(asio::socket_base::receive_buffer_size(receive_buffer), ec);
     if (ec) return ec;
     const asio::ip::tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
-    return run([&](auto handler) { socket_.async_connect(endpoint, [handler](const std::error_code& e) mutable {
-                 handler(e, 0);
-               }); },
-               timeout, nullptr);
+    ec = run([&](auto handler) { socket_.async_connect(endpoint, [handler](const std::error_code& e) mutable {
+               handler(e, 0);
+             }); },
+             timeout, nullptr);
+    if (ec) return ec;
+    // Like a real client: small frames leave at once instead of waiting for an ACK.
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    return ec;
   }
 
   /// Reads what is available (at least one byte) into `data`; `timed_out` error on deadline.
@@ -269,7 +273,10 @@ class ws_test_client {
       extra += "\r\n";
     }
     const std::string host = "127.0.0.1:" + std::to_string(port);
-    if (socket_.write(detail::ws_client_handshake(host, options.target, key, extra), timeout)) return result;
+    if (const auto ec = socket_.write(detail::ws_client_handshake(host, options.target, key, extra), timeout)) {
+      FAIL("sending the handshake failed: " << ec.message());
+      return result;
+    }
 
     std::string buffered;
     const http_result answer = detail_client::read_http_response(socket_, buffered, timeout);

@@ -1,0 +1,181 @@
+// Flow control over real sockets: a slow consumer is cut off without hurting a healthy
+// one, and the heartbeat drops peers that stop answering pings.
+#include "support/test_server.hpp"
+#include "support/ws_test_client.hpp"
+
+#include <catch2/catch.hpp>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <string>
+
+using namespace switchboard::test;
+using namespace std::chrono_literals;
+using switchboard::detail::ws_opcode;
+
+TEST_CASE("a slow consumer is cut off while a healthy subscriber receives every message", "[socket][slow]") {
+  auto cfg = test_config();
+  cfg.send_queue_frames = 128;
+  cfg.send_queue_bytes = 512 * 1024;
+  cfg.close_timeout = 300ms;
+  cfg.rate_limit = 0;
+  cfg.timestamps = false;
+  test_server server(cfg);
+
+  ws_test_client healthy, slow, publisher;
+  healthy.open(server.port());
+  // A small receive window, so the kernel buffers fill quickly once it stops reading.
+  slow.open(server.port(), {"/ws", {}, {}, 4096});
+  publisher.open(server.port());
+  REQUIRE(healthy.send_text(R"({"type":"subscribe","id":1,"topics":["flow.t"]})"));
+  healthy.recv_type("ack");
+  REQUIRE(slow.send_text(R"({"type":"subscribe","id":1,"topics":["flow.t"]})"));
+  slow.recv_type("ack");
+  // From here on `slow` is never read until the end.
+
+  constexpr std::uint64_t total = 20000;
+  constexpr std::uint64_t batch = 32;  // well under send_queue_frames for the healthy one
+  const std::string data = "\"" + std::string(1000, 'x') + "\"";
+  std::uint64_t next_expected = 1;
+  bool seen_cut = false, seen_gone = false;
+  std::chrono::steady_clock::time_point cut_at{}, gone_at{};
+  const auto started = std::chrono::steady_clock::now();
+
+  for (std::uint64_t sent = 0; sent < total;) {
+    std::string wire;
+    for (std::uint64_t i = 0; i < batch && sent < total; ++i, ++sent)
+      wire += publisher.encode_frame(ws_opcode::text, R"({"type":"publish","topic":"flow.t","data":)" + data + "}");
+    REQUIRE(publisher.send_raw(wire));
+    // Every message, in order, before the next batch: the healthy queue stays short.
+    while (next_expected <= sent) {
+      const ws_message m = healthy.recv();
+      REQUIRE(m.is_text());
+      rapidjson::Document doc;
+      doc.Parse(m.payload.data(), m.payload.size());
+      REQUIRE(doc.IsObject());
+      if (num(doc, "seq") != next_expected) FAIL("healthy subscriber: expected seq " << next_expected << ", got " << m.payload.substr(0, 80));
+      REQUIRE(doc["data"].GetStringLength() == 1000);
+      ++next_expected;
+    }
+    if (!seen_cut && server.stats().slow_consumers_dropped > 0) {
+      seen_cut = true;
+      cut_at = std::chrono::steady_clock::now();
+    }
+    if (seen_cut && !seen_gone && server.connection_count() == 2) {
+      seen_gone = true;
+      gone_at = std::chrono::steady_clock::now();
+    }
+    REQUIRE(std::chrono::steady_clock::now() - started < 20s);  // bounded in time as well as count
+  }
+  CHECK(next_expected == total + 1);
+  REQUIRE(seen_cut);
+  if (!seen_gone) {
+    CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 2; }, 3s));
+    gone_at = std::chrono::steady_clock::now();
+  }
+  const auto cut_to_gone = std::chrono::duration_cast<std::chrono::milliseconds>(gone_at - cut_at);
+  INFO("socket closed " << cut_to_gone.count() << " ms after the cut");
+  CHECK(cut_to_gone <= cfg.close_timeout + 700ms);
+  CHECK(server.stats().slow_consumers_dropped == 1);
+
+  // The slow one got a gap-free prefix of the stream, then 1013 or a dropped socket.
+  std::uint64_t slow_seq = 0;
+  std::uint16_t slow_close = 0;
+  for (;;) {
+    ws_message m;
+    const read_status status = slow.try_recv(m, 5s);
+    REQUIRE(status != read_status::timeout);
+    if (status == read_status::closed) {
+      slow_close = closed_without_frame;
+      break;
+    }
+    if (m.is_close()) {
+      slow_close = m.close_code();
+      break;
+    }
+    rapidjson::Document doc;
+    doc.Parse(m.payload.data(), m.payload.size());
+    REQUIRE(doc.IsObject());
+    REQUIRE(num(doc, "seq") == slow_seq + 1);
+    slow_seq = num(doc, "seq");
+  }
+  INFO("slow consumer received " << slow_seq << " messages, then close code " << slow_close);
+  CHECK(slow_seq < total);
+  CHECK((slow_close == 1013 || slow_close == closed_without_frame));
+
+  // The healthy subscriber and the publisher are still connected and served.
+  REQUIRE(publisher.send_text(R"({"type":"publish","id":"last","topic":"flow.t","data":"end"})"));
+  CHECK(num(publisher.recv_type("ack")["data"], "recipients") == 1);
+  const rapidjson::Document last = healthy.recv_type("message");
+  CHECK(num(last, "seq") == total + 1);
+}
+
+TEST_CASE("heartbeat: a peer that does not answer pings is dropped, one that answers stays", "[socket][heartbeat]") {
+  // ping_timeout > ping_interval: a ping must not reset the pending pong deadline.
+  auto cfg = test_config();
+  cfg.ping_interval = 100ms;
+  cfg.ping_timeout = 200ms;
+  test_server server(cfg);
+  ws_test_client alive, deaf;
+  deaf.auto_pong = false;
+  CHECK(num(alive.open(server.port()), "heartbeat_ms") == 100);
+  deaf.open(server.port());
+
+  const auto started = std::chrono::steady_clock::now();
+  bool deaf_gone = false;
+  std::chrono::milliseconds gone_after{0};
+  // Long enough for several pings to the live peer, and for the deaf one to go.
+  for (;;) {
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    if ((deaf_gone && elapsed >= 500ms) || elapsed >= 1500ms) break;
+    ws_message m;
+    CHECK(alive.try_recv(m, 10ms) == read_status::timeout);  // answers pings, sees no data
+    if (deaf_gone) continue;
+    const read_status status = deaf.try_recv(m, 10ms);
+    if (status == read_status::closed || (status == read_status::message && m.is_close())) {
+      deaf_gone = true;
+      gone_after = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed);
+    }
+  }
+  const auto elapsed = gone_after;
+  INFO("deaf peer: " << deaf.pings_received() << " pings received, gone: " << deaf_gone << " after " << elapsed.count()
+                     << " ms; alive peer: " << alive.pings_received() << " pings");
+  CHECK(deaf.pings_received() >= 1);
+  CHECK(deaf_gone);
+  CHECK(alive.pings_received() >= 3);
+  REQUIRE(alive.send_text(R"({"type":"ping","id":1})"));
+  CHECK(num(alive.recv_type("pong"), "id") == 1);
+  CHECK(server.wait_until([](auto& hub, auto&) { return hub.connection_count() == 1; }, 1000ms));
+}
+
+TEST_CASE("heartbeat with ping_timeout shorter than ping_interval", "[socket][heartbeat]") {
+  auto cfg = test_config();
+  cfg.ping_interval = 100ms;
+  cfg.ping_timeout = 80ms;
+  test_server server(cfg);
+  ws_test_client alive, deaf;
+  deaf.auto_pong = false;
+  alive.open(server.port());
+  deaf.open(server.port());
+
+  const auto started = std::chrono::steady_clock::now();
+  bool deaf_gone = false;
+  while (!deaf_gone && std::chrono::steady_clock::now() - started < 1500ms) {
+    ws_message m;
+    CHECK(alive.try_recv(m, 10ms) == read_status::timeout);
+    const read_status status = deaf.try_recv(m, 10ms);
+    if (status == read_status::closed || (status == read_status::message && m.is_close())) deaf_gone = true;
+  }
+  INFO("deaf peer: " << deaf.pings_received() << " pings; alive peer: " << alive.pings_received() << " pings");
+  CHECK(deaf_gone);
+  // Keep the live one going for a few more intervals.
+  const auto more = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - more < 350ms) {
+    ws_message m;
+    CHECK(alive.try_recv(m, 10ms) == read_status::timeout);
+  }
+  CHECK(alive.pings_received() >= 3);
+  REQUIRE(alive.send_text(R"({"type":"ping","id":2})"));
+  CHECK(num(alive.recv_type("pong"), "id") == 2);
+  CHECK(server.connection_count() == 1);
+}
