@@ -121,7 +121,8 @@ void usage(std::FILE* out) {
                "  --slow N           overload: subscribers that stop reading (10)\n"
                "  --slow-rcvbuf B    overload: their socket receive buffer (4096)\n"
                "  --server-pid PID   sample the server's VmRSS / VmHWM from /proc\n"
-               "  --rss-cap-mb M     overload: stop publishing when the server's RSS exceeds M (4096)\n"
+               "  --rss-cap-mb M     overload: stop publishing, and reset the publishers, once the server's\n"
+               "                     RSS exceeds M (4096; 0: no cap)\n"
                "  --connect-batch N  connections being set up at once (200)\n"
                "  --topic T          topic prefix (bench)\n");
 }
@@ -287,7 +288,7 @@ class latency_histogram {
 };
 
 // ---------------------------------------------------------------------------
-// Frame content helpers: cheap scans, enough for frames the servers build.
+// Reading server frames: cheap scans, enough for the frames the servers build.
 
 // The value of the top-level "type" member ("message", "ack", ...), empty if none.
 std::string_view frame_type(std::string_view text) {
@@ -713,6 +714,8 @@ class bench final : public connection_events {
     json_object reasons;
     for (const auto& r : close_reasons_) reasons.add(r.first, static_cast<std::uint64_t>(r.second));
     out.raw("close_reasons", reasons.str());
+    // Lets a driver script tell this process's CPU time from other work on the machine.
+    out.add("client_cpu_seconds", cpu_seconds());
     out.add("ok", ok);
     std::printf("%s\n", out.str().c_str());
     std::fflush(stdout);
@@ -791,12 +794,15 @@ class bench final : public connection_events {
     if (c.kind() == role::subscriber) ++live_subscribers_;
   }
 
-  // Runs the loop until `done()` or the deadline.
+  // Runs the loop until `done()` or the deadline. Wakes up every few milliseconds
+  // even when nothing happens, since `done()` may depend on time passing.
   template <class Done>
   bool run_until(clock_type::time_point deadline, Done done) {
+    constexpr auto granularity = std::chrono::milliseconds(5);
     while (!done()) {
-      if (clock_type::now() >= deadline) return false;
-      io_.run_one_until(deadline);
+      const auto now = clock_type::now();
+      if (now >= deadline) return false;
+      io_.run_one_until(std::min(deadline, now + granularity));
     }
     return true;
   }
@@ -1028,6 +1034,7 @@ class bench final : public connection_events {
     bool have_best = false;
     double pass_rate = 0;
     double fail_rate = 0;
+    double fail_client_cpu = 0;
     double rate = opt_.sweep_start;
     int refines = 0;
     for (int step = 0; step < 24; ++step) {
@@ -1044,11 +1051,12 @@ class bench final : public connection_events {
       if (!steps_json.empty()) steps_json += ",";
       steps_json += r.json().str();
       if (r.passed) {
-        pass_rate = rate;
+        pass_rate = std::max(pass_rate, rate);
         if (!have_best || r.delivered_dps() > best.delivered_dps()) best = r;
         have_best = true;
-      } else {
+      } else if (fail_rate == 0 || rate < fail_rate) {
         fail_rate = rate;
+        fail_client_cpu = r.client_cpu;
       }
       if (fail_rate == 0) {
         // Still climbing.
@@ -1056,12 +1064,16 @@ class bench final : public connection_events {
         rate = std::min(rate * opt_.sweep_factor, opt_.sweep_max_rate);
         continue;
       }
-      if (pass_rate == 0 || refines >= opt_.sweep_refine) break;
+      if (pass_rate == 0) {
+        // The first rate already failed: come down until one passes.
+        rate /= opt_.sweep_factor;
+        if (rate < 1) break;
+        continue;
+      }
+      if (refines >= opt_.sweep_refine) break;
       // Geometric bisection between the best passing and the lowest failing rate.
       ++refines;
-      if (r.passed || rate == fail_rate) {
-        rate = std::sqrt(pass_rate * fail_rate);
-      }
+      rate = std::sqrt(pass_rate * fail_rate);
       if (rate <= pass_rate * 1.01 || rate >= fail_rate * 0.99) break;
     }
     out.raw("steps", "[" + steps_json + "]");
@@ -1070,9 +1082,13 @@ class bench final : public connection_events {
       out.add("best_rate", best.rate)
           .add("best_delivered_deliveries_per_s", best.delivered_dps())
           .add("best_p99_ms", best.p99)
-          .add("lowest_failing_rate", fail_rate);
+          .add("lowest_failing_rate", fail_rate)
+          .add("lowest_failing_client_cpu", fail_client_cpu);
       std::printf("sweep: highest passing rate %.0f msg/s = %.0f deliveries/s (p99 %.3f ms, ratio %.4f)\n", best.rate,
                   best.delivered_dps(), best.p99, best.ratio());
+      if (fail_client_cpu > 0.95) {
+        std::printf("sweep: the load generator was saturated at the failing rate: the server may do better\n");
+      }
     } else {
       out.add("best_rate", 0.0).add("best_delivered_deliveries_per_s", 0.0);
       std::printf("sweep: no rate passed\n");
@@ -1187,9 +1203,13 @@ class bench final : public connection_events {
         timeline.emplace_back(t, m.rss_kb);
         next_timeline += 0.5;
       }
-      if (flooding_ && cap_kb > 0 && m.rss_kb > cap_kb) {
+      if (!cap_hit && cap_kb > 0 && m.rss_kb > cap_kb) {
+        // Checked after the load too: a server may still be working through publishes
+        // that wait in its socket buffers. Stopping is not enough; a reset makes the
+        // kernel discard them.
         cap_hit = true;
         flooding_ = false;
+        for (auto* c : of_kind(role::publisher, false)) c->abort();
       }
     });
 
@@ -1201,11 +1221,13 @@ class bench final : public connection_events {
     step_delivered_ = 0;
     flood_published_ = 0;
     flooding_ = true;
+    const double cpu_start = cpu_seconds();
     for (auto* c : of_kind(role::publisher)) flood(*c);
     const auto load_end = start + from_seconds(opt_.seconds);
     run_until(load_end, [&] { return !flooding_; });
     flooding_ = false;
     const double load_seconds = seconds_since(start);
+    const double client_cpu = (cpu_seconds() - cpu_start) / load_seconds;
     const memory_sample end_of_load = sample_memory(opt_.server_pid);
     const std::uint64_t delivered_during_load = step_delivered_;
     std::printf("overload: %" PRIu64 " publishes in %.1f s (%.0f/s)%s; server RSS peak %ld kB\n", flood_published_,
@@ -1275,6 +1297,7 @@ class bench final : public connection_events {
         .add("healthy_p99_ms", histogram_.count() ? histogram_.percentile_ms(0.99) : std::nan(""))
         .add("slow_disconnected", static_cast<std::uint64_t>(slow_disconnected))
         .add("rss_cap_hit", cap_hit)
+        .add("client_cpu", client_cpu)
         .add("hold_seconds", opt_.hold);
     if (opt_.server_pid > 0) {
       out.add("server_rss_before_kb", before.rss_kb)
