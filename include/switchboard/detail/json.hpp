@@ -3,6 +3,8 @@
 #ifndef SWITCHBOARD_DETAIL_JSON_HPP
 #define SWITCHBOARD_DETAIL_JSON_HPP
 
+#include <switchboard/detail/base64.hpp>
+
 #include <rapidjson/encodedstream.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -63,26 +65,6 @@ void append_json_string_or_null(Out& out, const std::optional<std::string>& valu
     append_json_string(out, *value);
   else
     out.append(std::string_view("null"));
-}
-
-/// Appends standard base64 (with padding) of `bytes`.
-template <class Out>
-void append_base64(Out& out, std::string_view bytes) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t(static_cast<unsigned char>(bytes[i])) << 16) |
-                            (std::uint32_t(static_cast<unsigned char>(bytes[i + 1])) << 8) |
-                            std::uint32_t(static_cast<unsigned char>(bytes[i + 2]));
-    const char quad[] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], alphabet[v & 63]};
-    out.append(std::string_view(quad, 4));
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest == 0) return;
-  std::uint32_t v = std::uint32_t(static_cast<unsigned char>(bytes[i])) << 16;
-  if (rest == 2) v |= std::uint32_t(static_cast<unsigned char>(bytes[i + 1])) << 8;
-  const char quad[] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], rest == 2 ? alphabet[(v >> 6) & 63] : '=', '='};
-  out.append(std::string_view(quad, 4));
 }
 
 /// Largest integer a request `id` may be (2^53 - 1, exact in every JSON implementation).

@@ -2,6 +2,8 @@
 #ifndef SWITCHBOARD_DETAIL_WEBSOCKET_FRAME_HPP
 #define SWITCHBOARD_DETAIL_WEBSOCKET_FRAME_HPP
 
+#include <switchboard/detail/base64.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -248,25 +250,9 @@ class ws_frame_reader {
 
 /// Standard base64 (RFC 4648) with padding.
 inline std::string ws_base64_encode(const unsigned char* data, std::size_t size) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((size + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= size; i += 3) {
-    const std::uint32_t v = (std::uint32_t(data[i]) << 16) | (std::uint32_t(data[i + 1]) << 8) | data[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (i < size) {
-    std::uint32_t v = std::uint32_t(data[i]) << 16;
-    if (i + 1 < size) v |= std::uint32_t(data[i + 1]) << 8;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += i + 1 < size ? alphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
+  append_base64(out, std::string_view(reinterpret_cast<const char*>(data), size));
   return out;
 }
 
