@@ -34,7 +34,8 @@ struct config {
   /// Longest time the hub holds frames back under load. When flushing its queues (one
   /// write per connection) takes long and runs back to back, the hub waits as long as
   /// the last flush took, up to this, so each write carries more frames; a hub that is
-  /// not busy writes at the end of every loop turn. 0 turns the wait off.
+  /// not busy writes at the end of every loop turn. 0 turns the wait off (tests that
+  /// step a large hub with `poll()` and expect every frame out at once want 0).
   std::chrono::microseconds max_write_delay{10000};
   /// Interval of WebSocket ping frames (sent to clients as `heartbeat_ms`).
   std::chrono::milliseconds ping_interval{30000};
