@@ -183,11 +183,10 @@ TEST_CASE("shutdown: run() returns once the clients have answered, without waiti
   server.shutdown();
   CHECK(a.expect_close() == 1001);
   CHECK(b.expect_close() == 1001);
-  CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 0; }, 1000ms));
+  // run() returning is the proof: it only does once no connection and no timer is left.
   const bool stopped_early = server.wait_stopped(1500ms);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  INFO("every connection was gone in well under 1 s; run() had returned: " << stopped_early << " after " << took.count()
-                                                                          << " ms");
+  INFO("run() had returned: " << stopped_early << " after " << took.count() << " ms");
   CHECK(stopped_early);
   CHECK(server.wait_stopped(5s));
 }
