@@ -5,6 +5,7 @@
 #include <switchboard/auth.hpp>
 #include <switchboard/broker.hpp>
 #include <switchboard/config.hpp>
+#include <switchboard/detail/frame_queue.hpp>
 #include <switchboard/detail/json.hpp>
 #include <switchboard/error.hpp>
 #include <switchboard/frame.hpp>
@@ -342,7 +343,7 @@ class basic_hub final : public hub_endpoint {
     std::uint16_t close_code = 0;       // close after the next flush (refused connections)
     std::size_t queued_frames = 0;      // pending + in flight
     std::size_t queued_bytes = 0;
-    std::vector<shared_frame> pending;  // queued this loop turn, or while a write is in flight
+    detail::frame_queue pending;        // queued this loop turn, or while a write is in flight
     std::size_t inflight_frames = 0;
     std::size_t inflight_bytes = 0;
     token_bucket bucket;
@@ -445,10 +446,9 @@ class basic_hub final : public hub_endpoint {
     c.inflight_frames = c.queued_frames;  // nothing else is in flight
     c.inflight_bytes = c.queued_bytes;
     stats_.bytes_out += c.inflight_bytes;
-    scratch_.swap(c.pending);
-    if (c.pending.capacity() > 16) std::vector<shared_frame>().swap(c.pending);  // idle connections stay small
-    if (transport_) transport_->write(e.id, scratch_.data(), scratch_.size());
-    scratch_.clear();
+    // The transport copies what it needs and never calls back from inside write().
+    if (transport_) transport_->write(e.id, c.pending.data(), c.pending.size());
+    c.pending.clear();
   }
 
   void close_connection(entry_type& e, std::uint16_t code, std::string_view reason) {
@@ -461,7 +461,7 @@ class basic_hub final : public hub_endpoint {
     total_queued_ -= dropped;
     c.queued_bytes = c.inflight_bytes;
     c.queued_frames = c.inflight_frames;
-    std::vector<shared_frame>().swap(c.pending);
+    c.pending.clear();
     if (transport_) transport_->close(e.id, code, reason);
   }
 
@@ -973,7 +973,6 @@ class basic_hub final : public hub_endpoint {
   std::uint64_t publish_stamp_ = 0;
   std::size_t total_queued_ = 0;
   std::vector<std::uint32_t> dirty_, flushing_;
-  std::vector<shared_frame> scratch_;
   std::vector<connection_id> paused_;
   bool flush_scheduled_ = false;
   asio::steady_timer flush_timer_{io_};
