@@ -499,9 +499,7 @@ void websocket_server::shutdown() {
   i.ping_timer.cancel();
   std::error_code ec;
   if (i.server.is_listening()) i.server.stop_listening(ec);
-  const std::vector<connection_ptr> open = i.by_slot;  // close() may change by_slot
-  for (const auto& con : open)
-    if (con) i.close(con->sb_id, close_code::going_away, "server shutting down");
+  i.hub.close_all(close_code::going_away, "server shutting down");
 }
 
 std::size_t websocket_server::connection_count() const noexcept { return impl_->open_connections; }

@@ -184,7 +184,7 @@ class basic_hub final : public hub_endpoint {
   }
 
   /// Closes every connection with `code` (1001 on shutdown).
-  void close_all(std::uint16_t code = close_code::going_away, std::string_view reason = "server shutting down") {
+  void close_all(std::uint16_t code = close_code::going_away, std::string_view reason = "server shutting down") override {
     registry_.for_each([&](entry_type& e) { close_connection(e, code, reason); });
   }
 
@@ -629,8 +629,9 @@ class basic_hub final : public hub_endpoint {
     w.push_back('}');
     const shared_frame frame = std::move(w).finish();
     direct_result result;
-    // Copy: a slow-consumer cut inside enqueue does not modify the user index, but be safe.
-    const std::vector<connection_id> targets = registry_.connections_of(user);
+    // A slow-consumer cut inside enqueue only starts a close; the user index changes in
+    // on_close, later, so iterating it here is safe.
+    const std::vector<connection_id>& targets = registry_.connections_of(user);
     for (const connection_id id : targets)
       if (entry_type* e = registry_.find(id))
         if (enqueue(*e, frame)) ++result.delivered;

@@ -86,6 +86,9 @@ class hub_endpoint {
   virtual void on_write_complete(connection_id id) = 0;
   /// The connection is gone.
   virtual void on_close(connection_id id) = 0;
+  /// Closes every connection with `code` through the transport (shutdown: 1001); the
+  /// hub queues nothing more to them.
+  virtual void close_all(std::uint16_t code, std::string_view reason) = 0;
 
   /// The transport that carries this hub's frames (one per hub).
   virtual void attach(transport* t) = 0;
