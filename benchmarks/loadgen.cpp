@@ -11,7 +11,7 @@
 // It prints a human-readable report, then one JSON line with every figure.
 // Run with --help for the options.
 
-#include <switchboard/detail/websocket_frame.hpp>
+#include "support/websocket_codec.hpp"
 
 #include <asio.hpp>
 #include <sys/resource.h>

@@ -327,7 +327,7 @@ struct websocket_server::impl final : transport {
       if (authorization.size() > 7 && iequals(authorization.substr(0, 7), "Bearer ")) token = std::string(trim(authorization.substr(7)));
     }
     const std::string remote = con->get_remote_endpoint();
-    auth_result auth = hub.on_handshake(handshake_info{token, origin, remote});
+    auth_result auth = hub.on_handshake(handshake_info{token, origin, remote, path, query, {}});
     if (!auth.accepted) {
       con->set_status(static_cast<websocketpp::http::status_code::value>(auth.http_status));
       std::string body = R"({"error":{"code":"unauthorized","message":)";

@@ -45,10 +45,23 @@ struct config {
   std::chrono::milliseconds close_timeout{1000};
   /// Messages the in-memory store keeps per topic for history and recovery.
   std::size_t history_size = 100;
+  /// Bytes of stored history the in-memory store may hold across all topics; past it
+  /// the oldest stored messages are dropped first. Bounds what publishers can pin.
+  std::size_t store_max_bytes = 64 * 1024 * 1024;
   /// Largest `limit` a history request may ask for (larger values are clamped).
   std::size_t max_history_limit = 1000;
+  /// Bytes of message objects one `history` result may carry; a longer answer stops
+  /// before this and says `"more": true`. Bounds the reply a single request can build.
+  std::size_t max_history_reply_bytes = 1024 * 1024;
   /// Topics (and patterns) one connection may subscribe to.
   std::size_t max_subscriptions_per_connection = 1000;
+  /// Wildcard patterns one connection may subscribe to (part of the limit above).
+  /// Patterns cost every publish a walk of the pattern trie; this bounds that walk.
+  std::size_t max_patterns_per_connection = 100;
+  /// Tokens a wildcard pattern may have; bounds the depth of the pattern trie.
+  std::size_t max_pattern_tokens = 16;
+  /// WebSocket connections a server accepts at once; past it an upgrade gets HTTP 503.
+  std::size_t max_connections = 100000;
   /// Topics one subscribe or unsubscribe request may name.
   std::size_t max_topics_per_request = 100;
   /// Publishes `post_publish` may hold for the hub's thread before refusing more.

@@ -94,15 +94,36 @@ class basic_hub final : public hub_endpoint {
   using user_data_type = typename Policies::user_data_type;
 
   static_assert(is_auth_policy<auth_type>::value,
-                "Auth policy requirements not met: needs authenticate(std::string_view) returning auth_result, "
-                "can_subscribe(const identity&, std::string_view) and can_publish(const identity&, "
-                "std::string_view) returning bool");
+                "Auth policy requirements not met: needs authenticate(const handshake_info&) returning auth_result "
+                "and authorize(const identity&, action, std::string_view) returning bool (see auth.hpp)");
   static_assert(is_store_policy<store_type>::value,
                 "Store policy requirements not met: needs position, append, replay, history, store_direct and "
-                "take_directs (see is_store_policy in policies.hpp)");
+                "take_directs (see is_store_policy in store.hpp)");
   static_assert(std::is_default_constructible<user_data_type>::value,
                 "UserData policy requirements not met: must be default-constructible");
 
+ private:
+  // Ordered hot first: fan-out and flush touch the first cache line of every recipient.
+  struct connection_state {
+    std::uint64_t stamp = 0;            // last publish delivered here, to deliver each at most once
+    bool dirty = false;
+    bool writing = false;
+    bool closing = false;
+    bool paused = false;
+    bool refused = false;
+    std::uint16_t close_code = 0;       // close after the next flush (refused connections)
+    std::size_t queued_frames = 0;      // pending + in flight
+    std::size_t queued_bytes = 0;
+    detail::frame_queue pending;        // queued this loop turn, or while a write is in flight
+    std::size_t inflight_frames = 0;
+    std::size_t inflight_bytes = 0;
+    token_bucket bucket;
+    user_data_type data{};
+  };
+  using registry_type = connection_registry<connection_state>;
+  using entry_type = typename registry_type::entry;
+
+ public:
   class request_context;
   using handlers_type = handler_registry<request_context>;
 
@@ -209,7 +230,7 @@ class basic_hub final : public hub_endpoint {
     return s;
   }
 
-  auth_result on_handshake(const handshake_info& info) override { return auth_.authenticate(info.token); }
+  auth_result on_handshake(const handshake_info& info) override { return auth_.authenticate(info); }
 
   connection_id on_open(identity who) override {
     const bool over_limit = who.user && config_.max_connections_per_user > 0 &&
@@ -317,7 +338,7 @@ class basic_hub final : public hub_endpoint {
 
    private:
     friend class basic_hub;
-    using entry_ptr = typename connection_registry<typename basic_hub::connection_state>::entry*;
+    using entry_ptr = entry_type*;
     request_context(basic_hub* h, entry_ptr e, std::string_view frame, const detail::parsed_request* r)
         : hub_(h), entry_(e), frame_(frame), request_(r) {}
     basic_hub* hub_;
@@ -332,25 +353,6 @@ class basic_hub final : public hub_endpoint {
   // Flushes shorter than this never delay the next one: small hubs and tests flush every turn.
   static constexpr std::chrono::microseconds min_write_delay{100};
 
-  // Ordered hot first: fan-out and flush touch the first cache line of every recipient.
-  struct connection_state {
-    std::uint64_t stamp = 0;            // last publish delivered here, to deliver each at most once
-    bool dirty = false;
-    bool writing = false;
-    bool closing = false;
-    bool paused = false;
-    bool refused = false;
-    std::uint16_t close_code = 0;       // close after the next flush (refused connections)
-    std::size_t queued_frames = 0;      // pending + in flight
-    std::size_t queued_bytes = 0;
-    detail::frame_queue pending;        // queued this loop turn, or while a write is in flight
-    std::size_t inflight_frames = 0;
-    std::size_t inflight_bytes = 0;
-    token_bucket bucket;
-    user_data_type data{};
-  };
-  using registry_type = connection_registry<connection_state>;
-  using entry_type = typename registry_type::entry;
 
   struct posted_publish {
     std::string topic;
@@ -737,7 +739,7 @@ class basic_hub final : public hub_endpoint {
   void handle_publish(entry_type& e, const detail::parsed_request& req) {
     if (!require_exact_topic(e, req)) return;
     if (req.data.empty()) return send_error(e, req.id, error::bad_request, "data is required");
-    if (!auth_.can_publish(e.who, *req.topic))
+    if (!auth_.authorize(e.who, action::publish, *req.topic))
       return send_error(e, req.id, error::forbidden, "publish to '" + *req.topic + "' is not allowed");
     const auto result = publish_json(*req.topic, req.data, &e.who.user, registry_type::slot_of(e.id));
     if (req.id.empty()) return;
@@ -756,7 +758,7 @@ class basic_hub final : public hub_endpoint {
     const std::string_view topic = bytes.substr(2, static_cast<unsigned char>(bytes[1]));
     if (classify_topic(topic) != topic_kind::exact)
       return send_error(e, {}, error::bad_request, "invalid topic in binary frame");
-    if (!auth_.can_publish(e.who, topic))
+    if (!auth_.authorize(e.who, action::publish, topic))
       return send_error(e, {}, error::forbidden, "publish to '" + std::string(topic) + "' is not allowed");
     publish_bytes(topic, bytes.substr(2 + topic.size()), registry_type::slot_of(e.id));
   }
@@ -789,7 +791,7 @@ class basic_hub final : public hub_endpoint {
     }
     if (req.since_seq) return send_error(e, req.id, error::bad_request, "since must be an object of topic positions");
     for (const auto& t : topics)
-      if (!auth_.can_subscribe(e.who, t)) return send_error(e, req.id, error::forbidden, "subscribe to '" + t + "' is not allowed");
+      if (!auth_.authorize(e.who, action::subscribe, t)) return send_error(e, req.id, error::forbidden, "subscribe to '" + t + "' is not allowed");
     const subscriber_index slot = registry_type::slot_of(e.id);
     std::size_t new_topics = 0;
     for (auto it = topics.begin(); it != topics.end(); ++it)
@@ -860,7 +862,7 @@ class basic_hub final : public hub_endpoint {
 
   void handle_presence(entry_type& e, const detail::parsed_request& req) {
     if (!require_exact_topic(e, req)) return;
-    if (!auth_.can_subscribe(e.who, *req.topic))
+    if (!auth_.authorize(e.who, action::presence, *req.topic))
       return send_error(e, req.id, error::forbidden, "presence of '" + *req.topic + "' is not allowed");
     const std::uint64_t stamp = ++publish_stamp_;
     std::size_t connections = 0;
@@ -887,7 +889,7 @@ class basic_hub final : public hub_endpoint {
 
   void handle_history(entry_type& e, const detail::parsed_request& req) {
     if (!require_exact_topic(e, req)) return;
-    if (!auth_.can_subscribe(e.who, *req.topic))
+    if (!auth_.authorize(e.who, action::history, *req.topic))
       return send_error(e, req.id, error::forbidden, "history of '" + *req.topic + "' is not allowed");
     const std::size_t limit =
         static_cast<std::size_t>(std::min<std::uint64_t>(req.limit.value_or(100), config_.max_history_limit));

@@ -4,6 +4,7 @@
 
 #include <switchboard/config.hpp>
 #include <switchboard/frame.hpp>
+#include <switchboard/store.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -19,12 +20,6 @@
 #include <vector>
 
 namespace switchboard {
-
-/// Where a topic's stream stands: the latest `seq` and the epoch it belongs to.
-struct stream_position {
-  std::uint64_t seq = 0;
-  std::string_view epoch;  ///< valid until the store is next modified
-};
 
 /// Keeps, per topic, the next sequence number, an epoch, and the latest `history_size`
 /// published frames (ready to resend: recovery replays them without re-encoding).

@@ -42,7 +42,7 @@ class memory_transport final : public transport {
   /// Performs a handshake with `token` and opens the connection; 0 when the auth policy
   /// refused it (see `last_refusal()`).
   connection_id connect(std::string_view token = {}) {
-    auth_result auth = hub_.on_handshake(handshake_info{token, {}, "memory"});
+    auth_result auth = hub_.on_handshake(handshake_info{token, {}, "memory", {}, {}, {}});
     if (!auth.accepted) {
       last_refusal_ = std::move(auth);
       return 0;

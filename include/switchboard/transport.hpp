@@ -18,13 +18,6 @@
 
 namespace switchboard {
 
-/// What a transport learnt from a WebSocket handshake, for the auth policy.
-struct handshake_info {
-  std::string_view token;   ///< query parameter `token`, or `Authorization: Bearer` value; empty when none
-  std::string_view origin;  ///< `Origin` header; empty when none
-  std::string_view remote;  ///< peer address, for logs
-};
-
 /// Counters a hub keeps; read them from the hub's thread (e.g. for `/health`).
 struct hub_stats {
   std::size_t connections = 0;

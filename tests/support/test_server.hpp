@@ -39,13 +39,22 @@ inline config test_config() {
 /// (nor watched through presence or history), and topics under `readonly.` may not be
 /// published to.
 struct strict_auth {
-  auth_result authenticate(std::string_view token) const {
-    if (token.empty()) return auth_result::refuse("a token is required");
-    if (token == "bad") return auth_result::refuse("token refused");
-    return auth_result::accept(std::string(token));
+  auth_result authenticate(const handshake_info& handshake) const {
+    if (handshake.token.empty()) return auth_result::refuse("a token is required");
+    if (handshake.token == "bad") return auth_result::refuse("token refused");
+    return auth_result::accept(std::string(handshake.token));
   }
-  bool can_subscribe(const identity&, std::string_view topic) const { return topic.substr(0, 7) != "secret."; }
-  bool can_publish(const identity&, std::string_view topic) const { return topic.substr(0, 9) != "readonly."; }
+  bool authorize(const identity&, action what, std::string_view topic) const {
+    switch (what) {
+      case action::subscribe:
+      case action::presence:
+      case action::history: return topic.substr(0, 7) != "secret.";
+      case action::publish: return topic.substr(0, 9) != "readonly.";
+      case action::direct:
+      case action::command: return true;
+    }
+    return false;
+  }
 };
 
 /// Runs `basic_hub<Policies>` and a `websocket_server` on their own io_context and thread.

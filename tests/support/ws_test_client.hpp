@@ -3,7 +3,7 @@
 #ifndef SWITCHBOARD_TESTS_SUPPORT_WS_TEST_CLIENT_HPP
 #define SWITCHBOARD_TESTS_SUPPORT_WS_TEST_CLIENT_HPP
 
-#include <switchboard/detail/websocket_frame.hpp>
+#include "support/websocket_codec.hpp"
 
 #include <asio.hpp>
 #include <catch2/catch.hpp>

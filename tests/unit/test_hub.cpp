@@ -907,17 +907,23 @@ TEST_CASE("hub: requests without id get no reply on success, and errors with id 
 // that could match such topics are refused for everyone else too.
 class topic_guard {
  public:
-  sb::auth_result authenticate(std::string_view token) const {
-    if (token == "banned") return sb::auth_result::refuse("banned", 403);
-    if (token.empty()) return sb::auth_result::accept(std::nullopt);
-    return sb::auth_result::accept(std::string(token));
+  sb::auth_result authenticate(const sb::handshake_info& handshake) const {
+    if (handshake.token == "banned") return sb::auth_result::refuse("banned", 403);
+    if (handshake.token.empty()) return sb::auth_result::accept(std::nullopt);
+    return sb::auth_result::accept(std::string(handshake.token));
   }
-  bool can_subscribe(const sb::identity& who, std::string_view topic) const {
+  bool authorize(const sb::identity& who, sb::action what, std::string_view topic) const {
     if (who.user == std::optional<std::string>("admin")) return true;
-    return topic.substr(0, 7) != "secret." && topic.front() != '*' && topic.front() != '>';
-  }
-  bool can_publish(const sb::identity& who, std::string_view topic) const {
-    return who.user == std::optional<std::string>("admin") || topic.substr(0, 7) != "secret.";
+    switch (what) {
+      case sb::action::subscribe:
+      case sb::action::presence:
+      case sb::action::history:
+        return topic.substr(0, 7) != "secret." && topic.front() != '*' && topic.front() != '>';
+      case sb::action::publish: return topic.substr(0, 7) != "secret.";
+      case sb::action::direct:
+      case sb::action::command: return true;
+    }
+    return false;
   }
 };
 static_assert(sb::is_auth_policy<topic_guard>::value, "topic_guard models the auth policy");

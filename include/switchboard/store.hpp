@@ -1,0 +1,83 @@
+// The store policy's contract: what the hub asks of the storage behind seq, history,
+// recovery and offline direct messages. A custom store includes this, not memory_store.hpp.
+#ifndef SWITCHBOARD_STORE_HPP
+#define SWITCHBOARD_STORE_HPP
+
+#include <switchboard/auth.hpp>
+#include <switchboard/frame.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace switchboard {
+
+/// Where a topic's stream stands: the latest `seq` and the epoch it belongs to.
+struct stream_position {
+  std::uint64_t seq = 0;
+  std::string_view epoch;  ///< valid until the store is next modified
+};
+
+namespace detail {
+// A callable accepted by the store's enumeration members.
+struct frame_sink {
+  void operator()(const shared_frame&) const noexcept {}
+};
+struct frame_builder {
+  shared_frame operator()(std::uint64_t) const { return {}; }
+};
+}  // namespace detail
+
+/// True when `T` models the store policy:
+/// | expression | type |
+/// | `s.position(std::string_view topic)` | `stream_position`; never creates stored state |
+/// | `s.append(topic, build)` with `build(std::uint64_t seq) -> shared_frame` | `std::pair<std::uint64_t, shared_frame>` |
+/// | `s.replay(topic, std::uint64_t since, const std::optional<std::string>& epoch, f)` | convertible to bool |
+/// | `s.history(topic, std::optional<std::uint64_t> since, std::size_t limit, f)` | `stream_position` |
+/// | `s.store_direct(std::string_view user, const shared_frame&)` | convertible to bool |
+/// | `s.take_directs(std::string_view user, f)` | any |
+/// where `f(const shared_frame&)` is called once per frame, in ascending `seq`.
+///
+/// Reads (`position`, `replay`, `history`) of a topic nobody published to answer seq 0
+/// with the epoch the stream will take at its first publish, and keep nothing.
+///
+/// Optional: `s.retain(std::string_view topic)` and `s.release(std::string_view topic)`.
+/// The hub calls `retain` when an exact topic gets its first subscriber and `release`
+/// when it loses its last; a store that forgets streams must never forget a retained
+/// one (its subscribers hold its `seq` and epoch).
+template <class T, class = void>
+struct is_store_policy : std::false_type {};
+template <class T>
+struct is_store_policy<
+    T, detail::void_t<decltype(std::declval<T&>().position(std::string_view()).seq),
+                      decltype(std::declval<T&>().append(std::string_view(), detail::frame_builder{}).second),
+                      decltype(std::declval<T&>().replay(std::string_view(), std::uint64_t{},
+                                                         std::declval<const std::optional<std::string>&>(),
+                                                         detail::frame_sink{})),
+                      decltype(std::declval<T&>().history(std::string_view(), std::optional<std::uint64_t>(),
+                                                          std::size_t{}, detail::frame_sink{})),
+                      decltype(std::declval<T&>().store_direct(std::string_view(), std::declval<const shared_frame&>())),
+                      decltype(std::declval<T&>().take_directs(std::string_view(), detail::frame_sink{}))>>
+    : std::true_type {};
+
+/// True when the store wants `retain`/`release` calls (see `is_store_policy`).
+template <class T, class = void>
+struct store_tracks_subscriptions : std::false_type {};
+template <class T>
+struct store_tracks_subscriptions<T, detail::void_t<decltype(std::declval<T&>().retain(std::string_view())),
+                                                    decltype(std::declval<T&>().release(std::string_view()))>>
+    : std::true_type {};
+
+#ifdef __cpp_concepts
+/// C++20 spelling of `is_store_policy`.
+template <class T>
+concept store_policy = is_store_policy<T>::value;
+#endif
+
+}  // namespace switchboard
+
+#endif
