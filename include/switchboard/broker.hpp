@@ -63,12 +63,35 @@ class broker {
     return false;
   }
 
-  /// Removes every subscription of `who` (on disconnect).
-  void unsubscribe_all(subscriber_index who) {
+  /// Removes every subscription of `who` (on disconnect), calling
+  /// `on_topic_left(std::string_view topic)` for each exact topic left without subscribers.
+  template <class F>
+  void unsubscribe_all(subscriber_index who, F&& on_topic_left) {
     if (who >= by_subscriber_.size()) return;
     auto& mine = by_subscriber_[who];
-    while (!mine.empty()) remove(who, mine.size() - 1);
+    std::string left;
+    while (!mine.empty()) {
+      const entry* e = mine.back().e;
+      const bool last_of_topic = !e->owner && e->members.size() == 1;
+      if (last_of_topic) left = e->name;  // the entry goes with its last member
+      remove(who, mine.size() - 1);
+      if (last_of_topic) on_topic_left(std::string_view(left));
+    }
     std::vector<subscription>().swap(mine);
+  }
+  void unsubscribe_all(subscriber_index who) {
+    unsubscribe_all(who, [](std::string_view) {});
+  }
+
+  /// True when some subscriber holds the exact topic `topic` (patterns aside).
+  bool has_subscribers(std::string_view topic) const { return exact_.find(topic) != exact_.end(); }
+
+  /// Number of wildcard patterns `who` subscribes to.
+  std::size_t pattern_count(subscriber_index who) const noexcept {
+    if (who >= by_subscriber_.size()) return 0;
+    std::size_t n = 0;
+    for (const auto& s : by_subscriber_[who]) n += s.e->owner != nullptr;
+    return n;
   }
 
   /// Calls `f(subscriber_index)` for every subscription matching the exact `topic`.
@@ -96,6 +119,8 @@ class broker {
   std::size_t topic_count() const noexcept { return exact_.size(); }
   /// Patterns with at least one subscriber.
   std::size_t pattern_count() const noexcept { return patterns_.size(); }
+  /// Nodes of the pattern trie (its memory and a publish's worst-case walk grow with it).
+  std::size_t pattern_node_count() const noexcept { return nodes_; }
 
  private:
   struct member {
@@ -164,7 +189,7 @@ class broker {
     return e;
   }
 
-  static node* child(node* n, std::string_view token) {
+  node* child(node* n, std::string_view token) {
     if (token == "*") {
       if (!n->star) n->star = make_node(n, token);
       return n->star.get();
@@ -176,7 +201,8 @@ class broker {
     return raw;
   }
 
-  static std::unique_ptr<node> make_node(node* parent, std::string_view token) {
+  std::unique_ptr<node> make_node(node* parent, std::string_view token) {
+    ++nodes_;
     auto n = std::make_unique<node>();
     n->parent = parent;
     n->token.assign(token.data(), token.size());
@@ -207,6 +233,7 @@ class broker {
       (e->tail ? n->rest : n->here) = nullptr;
       while (n != &root_ && n->empty()) {
         node* parent = n->parent;
+        --nodes_;
         if (n->token == "*")
           parent->star.reset();
         else
@@ -240,6 +267,7 @@ class broker {
   entry_map exact_;
   entry_map patterns_;
   node root_;
+  std::size_t nodes_ = 0;
   std::vector<std::vector<subscription>> by_subscriber_;
 };
 

@@ -25,6 +25,7 @@ struct frame_block {
   std::atomic<std::uint32_t> refs;
   frame_kind kind;
   std::uint8_t ws_header_size;
+  std::uint8_t note_size;  // bytes after the payload that never go on the wire
   std::size_t payload_size;
 
   static constexpr std::size_t headroom = 10;  // longest unmasked WebSocket header
@@ -59,6 +60,9 @@ class shared_frame {
   std::string_view wire() const noexcept {
     return {block_->payload() - block_->ws_header_size, block_->payload_size + block_->ws_header_size};
   }
+  /// What the frame's encoder attached for the server's own use and never sends (the
+  /// publisher of a binary message, for history); empty when nothing.
+  std::string_view note() const noexcept { return {block_->payload() + block_->payload_size, block_->note_size}; }
 
  private:
   friend class frame_writer;
@@ -102,9 +106,18 @@ class frame_writer {
   std::size_t size() const noexcept { return size_; }
   std::string_view view() const noexcept { return {payload_begin(), size_}; }
 
-  /// Seals the frame: writes its WebSocket header in front of the payload.
-  shared_frame finish() && {
-    auto* block = ::new (raw_) detail::frame_block{{1}, kind_, 0, size_};
+  /// Longest note a frame may carry (see `shared_frame::note`).
+  static constexpr std::size_t max_note_size = 255;
+
+  /// Seals the frame: writes its WebSocket header in front of the payload, and keeps
+  /// `note` (at most `max_note_size` bytes, longer is cut) after it, off the wire.
+  shared_frame finish(std::string_view note = {}) && {
+    if (note.size() > max_note_size) note = note.substr(0, max_note_size);
+    if (!note.empty()) {
+      reserve(size_ + note.size());
+      std::memcpy(payload_begin() + size_, note.data(), note.size());
+    }
+    auto* block = ::new (raw_) detail::frame_block{{1}, kind_, 0, static_cast<std::uint8_t>(note.size()), size_};
     raw_ = nullptr;
     const auto header = detail::ws_header_size(size_);
     block->ws_header_size = static_cast<std::uint8_t>(header);

@@ -32,6 +32,10 @@ class memory_transport final : public transport {
 
   /// Attaches to `hub`. With `keep_frames` false, written frames are only counted
   /// (for benchmarks of the hub itself).
+  template <class Policies>
+  explicit memory_transport(basic_hub<Policies>& hub, bool keep_frames = true)
+      : memory_transport(hub_access::endpoint(hub), keep_frames) {}
+  /// Attaches to any hub endpoint (a hub's, through `hub_access`, or a test double).
   explicit memory_transport(hub_endpoint& hub, bool keep_frames = true) : hub_(hub), keep_frames_(keep_frames) {
     hub_.attach(this);
   }
@@ -42,7 +46,7 @@ class memory_transport final : public transport {
   /// Performs a handshake with `token` and opens the connection; 0 when the auth policy
   /// refused it (see `last_refusal()`).
   connection_id connect(std::string_view token = {}) {
-    auth_result auth = hub_.on_handshake(handshake_info{token, {}, "memory", {}, {}, {}});
+    auth_result auth = hub_.on_handshake(handshake_info{token, {}, "memory", "/ws", {}, {}});
     if (!auth.accepted) {
       last_refusal_ = std::move(auth);
       return 0;

@@ -7,6 +7,7 @@
 #include <switchboard/detail/json.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/registry.hpp>
+#include <switchboard/switchboard_fwd.hpp>
 
 #include <asio/io_context.hpp>
 
@@ -91,6 +92,17 @@ class hub_endpoint {
 
  protected:
   ~hub_endpoint() = default;
+};
+
+/// The door from a hub to its `hub_endpoint`, for transports only. A hub implements
+/// the endpoint privately, so that applications cannot call `on_message` and friends by
+/// mistake; a transport's constructor takes the hub and asks for its endpoint here.
+class hub_access {
+ public:
+  template <class Policies>
+  static hub_endpoint& endpoint(basic_hub<Policies>& hub) noexcept {
+    return hub;
+  }
 };
 
 }  // namespace switchboard

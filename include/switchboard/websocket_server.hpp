@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace switchboard {
@@ -65,6 +66,11 @@ struct websocket_options {
 /// io_context runs). The hub and io_context must outlive the server.
 class websocket_server {
  public:
+  /// Serves `hub` (which must outlive the server) on its io_context.
+  template <class Policies>
+  explicit websocket_server(basic_hub<Policies>& hub, websocket_options options = {})
+      : websocket_server(hub_access::endpoint(hub), std::move(options)) {}
+  /// Serves any hub endpoint (see `hub_access`).
   explicit websocket_server(hub_endpoint& hub, websocket_options options = {});
   ~websocket_server();
   websocket_server(const websocket_server&) = delete;

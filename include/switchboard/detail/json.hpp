@@ -4,6 +4,7 @@
 #define SWITCHBOARD_DETAIL_JSON_HPP
 
 #include <switchboard/detail/base64.hpp>
+#include <switchboard/detail/utf8.hpp>
 
 #include <rapidjson/encodedstream.h>
 #include <rapidjson/memorystream.h>
@@ -19,27 +20,43 @@
 namespace switchboard {
 namespace detail {
 
-/// Appends `s` as a JSON string literal (quotes included) to `out` (std::string or frame_writer).
+/// Appends `s` as a JSON string literal (quotes included) to `out` (std::string or
+/// frame_writer). Bytes that are not well-formed UTF-8 become U+FFFD, so a frame that
+/// quotes client input (a name decoded from a lone `\udc00`, say) stays valid UTF-8.
 template <class Out>
 void append_json_string(Out& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
   std::size_t plain_from = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      const std::size_t n = utf8_sequence_length(s, i);
+      if (n != 0) {
+        i += n;
+        continue;
+      }
+    }
     out.append(s.substr(plain_from, i - plain_from));
-    plain_from = i + 1;
+    ++i;
+    plain_from = i;
     switch (c) {
       case '"': out.append(std::string_view("\\\"")); break;
       case '\\': out.append(std::string_view("\\\\")); break;
       case '\n': out.append(std::string_view("\\n")); break;
       case '\r': out.append(std::string_view("\\r")); break;
       case '\t': out.append(std::string_view("\\t")); break;
-      default: {
-        const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-        out.append(std::string_view(escaped, sizeof escaped));
-      }
+      default:
+        if (c >= 0x80) {
+          out.append(std::string_view("\\ufffd"));  // a byte that starts no valid sequence
+        } else {
+          const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+          out.append(std::string_view(escaped, sizeof escaped));
+        }
     }
   }
   out.append(s.substr(plain_from));
@@ -94,6 +111,80 @@ struct parsed_request {
   std::optional<std::uint64_t> limit;
   std::string_view data, params;             ///< raw JSON values; empty when absent
 };
+
+/// The raw JSON of a request's top-level `id`, found by a scan that does not parse
+/// the rest (for frames refused before parsing, such as rate-limited ones); empty when
+/// there is none, it is invalid, or the frame is malformed. Integer ids follow the
+/// usual rule; a string id is returned when its raw form is at most 64 bytes.
+inline std::string_view scan_request_id(std::string_view text) noexcept {
+  std::size_t i = 0;
+  const auto skip_space = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
+  };
+  // Past the string starting at text[i] (a quote); false when it does not end.
+  const auto skip_string = [&] {
+    for (++i; i < text.size(); ++i) {
+      if (text[i] == '\\') ++i;
+      else if (text[i] == '"') return ++i, true;
+    }
+    return false;
+  };
+  skip_space();
+  if (i >= text.size() || text[i] != '{') return {};
+  ++i;
+  int depth = 1;
+  bool expect_key = true;
+  while (i < text.size()) {
+    skip_space();
+    if (i >= text.size()) return {};
+    const char c = text[i];
+    if (depth == 1 && expect_key) {
+      if (c == '}') return {};
+      if (c == ',') { ++i; continue; }
+      if (c != '"') return {};
+      const std::size_t key_begin = i;
+      if (!skip_string()) return {};
+      const std::string_view key = text.substr(key_begin, i - key_begin);
+      skip_space();
+      if (i >= text.size() || text[i] != ':') return {};
+      ++i;
+      skip_space();
+      expect_key = false;
+      if (key != "\"id\"") continue;
+      const std::size_t value_begin = i;
+      if (i < text.size() && text[i] == '"') {
+        if (!skip_string() || i - value_begin > max_request_id_bytes + 2) return {};
+        return text.substr(value_begin, i - value_begin);
+      }
+      std::uint64_t number = 0;
+      while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        number = number * 10 + static_cast<std::uint64_t>(text[i] - '0');
+        if (number > max_request_id) return {};
+        ++i;
+      }
+      if (i == value_begin || (text[value_begin] == '0' && i - value_begin > 1)) return {};
+      skip_space();
+      if (i >= text.size() || (text[i] != ',' && text[i] != '}')) return {};
+      return text.substr(value_begin, i - value_begin);
+    }
+    // Skipping a value (at any depth): strings, brackets, and everything else bytewise.
+    if (c == '"') {
+      if (!skip_string()) return {};
+    } else if (c == '{' || c == '[') {
+      ++depth;
+      ++i;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return {};
+      ++i;
+    } else if (c == ',' && depth == 1) {
+      expect_key = true;
+      ++i;
+    } else {
+      ++i;
+    }
+  }
+  return {};
+}
 
 /// Parses `text` as a client request. Never throws on bad input: sets `bad_json`, or
 /// `problem` to the name of the first field of the wrong shape.

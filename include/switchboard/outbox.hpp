@@ -1,0 +1,261 @@
+// What leaves a hub: per-connection send queues, flush scheduling, backpressure on
+// publishers, and the slow-consumer cut.
+#ifndef SWITCHBOARD_OUTBOX_HPP
+#define SWITCHBOARD_OUTBOX_HPP
+
+#include <switchboard/config.hpp>
+#include <switchboard/detail/frame_queue.hpp>
+#include <switchboard/error.hpp>
+#include <switchboard/frame.hpp>
+#include <switchboard/registry.hpp>
+#include <switchboard/transport.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace switchboard {
+
+/// One connection's part of the outbox. Kept inside the hub's per-connection state, in
+/// its first cache line: a fan-out touches these fields for every recipient.
+struct outbox_slot {
+  bool dirty = false;       // listed for the next flush
+  bool writing = false;     // a transport write is in flight
+  bool closing = false;     // a close was started; nothing more is queued
+  bool paused = false;      // reading stopped by backpressure
+  std::uint16_t close_after_flush = 0;  // close code for a refused connection
+  std::size_t queued_frames = 0;  // pending + in flight
+  std::size_t queued_bytes = 0;
+  detail::frame_queue pending;    // queued this loop turn, or while a write is in flight
+  std::size_t inflight_frames = 0;
+  std::size_t inflight_bytes = 0;
+};
+
+/// The send side of a hub. Frames queued to a connection in one loop turn leave in one
+/// transport write; a connection whose queue passes `send_queue_frames` or
+/// `send_queue_bytes` is cut as a slow consumer (close 1013). While the bytes queued to
+/// all connections pass `publish_backlog_bytes`, connections that publish stop being
+/// read until the backlog halves; if it has not within `publish_backlog_timeout`, the
+/// connections holding the largest queues are cut.
+///
+/// `Registry` is the hub's `connection_registry<T>`, where `T` has a member
+/// `outbox_slot out`. Thread safety: the hub's thread only.
+template <class Registry>
+class outbox {
+ public:
+  using entry_type = typename Registry::entry;
+
+  outbox(asio::io_context& io, const config& cfg, Registry& registry, hub_stats& stats)
+      : io_(io), config_(cfg), registry_(registry), stats_(stats), flush_timer_(io), backlog_timer_(io) {}
+  outbox(const outbox&) = delete;
+  outbox& operator=(const outbox&) = delete;
+
+  void attach(transport* t) noexcept { transport_ = t; }
+  transport* attached() const noexcept { return transport_; }
+
+  /// Bytes queued to all connections and not yet written.
+  std::size_t queued_bytes() const noexcept { return total_queued_; }
+
+  /// Queues `frame` to `e`; false when it is closing or was just cut as a slow consumer.
+  bool enqueue(entry_type& e, const shared_frame& frame) {
+    outbox_slot& c = e.value.out;
+    if (c.closing) return false;
+    const std::size_t bytes = frame.wire().size();
+    if (c.queued_frames + 1 > config_.send_queue_frames || c.queued_bytes + bytes > config_.send_queue_bytes) {
+      ++stats_.slow_consumers_dropped;
+      close(e, close_code::try_again_later, "slow consumer");
+      return false;
+    }
+    c.pending.push_back(frame);
+    ++c.queued_frames;
+    c.queued_bytes += bytes;
+    total_queued_ += bytes;
+    ++stats_.messages_out;
+    if (!c.dirty) mark_dirty(e);
+    return true;
+  }
+
+  /// True when `frames` more frames of `bytes` in all fit `e`'s send queue now.
+  bool fits(const entry_type& e, std::size_t frames, std::size_t bytes) const noexcept {
+    const outbox_slot& c = e.value.out;
+    return !c.closing && c.queued_frames + frames <= config_.send_queue_frames &&
+           c.queued_bytes + bytes <= config_.send_queue_bytes;
+  }
+
+  /// Closes `e` with `code` once what is queued now has been handed to the transport.
+  void close_after_flush(entry_type& e, std::uint16_t code) {
+    e.value.out.close_after_flush = code;
+    if (!e.value.out.dirty) mark_dirty(e);
+  }
+
+  /// Starts closing `e`: frames not yet handed to the transport are dropped.
+  void close(entry_type& e, std::uint16_t code, std::string_view reason) {
+    outbox_slot& c = e.value.out;
+    if (c.closing) return;
+    c.closing = true;
+    // Frames in flight stay counted until the transport reports them done.
+    total_queued_ -= c.queued_bytes - c.inflight_bytes;
+    c.queued_bytes = c.inflight_bytes;
+    c.queued_frames = c.inflight_frames;
+    c.pending.clear();
+    if (transport_) transport_->close(e.id, code, reason);
+  }
+
+  /// The transport finished the last write to `e`.
+  void write_complete(entry_type& e) {
+    outbox_slot& c = e.value.out;
+    c.writing = false;
+    c.queued_frames -= c.inflight_frames;
+    c.queued_bytes -= c.inflight_bytes;
+    total_queued_ -= c.inflight_bytes;
+    c.inflight_frames = 0;
+    c.inflight_bytes = 0;
+    if (!c.pending.empty() && !c.closing) mark_dirty(e);
+    resume_readers_if_drained();
+  }
+
+  /// `e` is gone: forget what it had queued.
+  void remove(entry_type& e) {
+    total_queued_ -= e.value.out.queued_bytes;
+    e.value.out.queued_bytes = 0;
+  }
+  /// After a connection was removed from the registry.
+  void removed() { resume_readers_if_drained(); }
+
+  /// Called after `publisher` published: stop reading from it while the backlog of all
+  /// queues is over its limit. Only publishers are paused; a connection that merely
+  /// asks (ping, presence) is never held back by others' backlog.
+  void after_publish(entry_type& publisher) {
+    outbox_slot& c = publisher.value.out;
+    if (total_queued_ <= config_.publish_backlog_bytes || c.paused || c.closing) return;
+    c.paused = true;
+    paused_.push_back(publisher.id);
+    if (transport_) transport_->pause_reading(publisher.id);
+    if (paused_.size() == 1) arm_backlog_timer();
+  }
+
+ private:
+  // Flushes shorter than this never delay the next one: small hubs and tests flush every turn.
+  static constexpr std::chrono::microseconds min_write_delay{100};
+
+  void mark_dirty(entry_type& e) {
+    e.value.out.dirty = true;
+    dirty_.push_back(Registry::slot_of(e.id));
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    std::weak_ptr<char> alive = alive_;
+    // Under load the flushes run back to back, each one a write per connection. Then the
+    // next one waits as long as the last one took (at most max_write_delay), so that more
+    // frames share each write; with no load it runs at the end of this loop turn.
+    const auto gap = std::min<std::chrono::steady_clock::duration>(last_flush_duration_, config_.max_write_delay);
+    const auto earliest = last_flush_end_ + gap;
+    if (gap >= min_write_delay && std::chrono::steady_clock::now() < earliest) {
+      flush_timer_.expires_at(earliest);
+      flush_timer_.async_wait([this, alive](const std::error_code& ec) {
+        if (!ec && alive.lock()) flush();
+      });
+      return;
+    }
+    asio::post(io_, [this, alive] {
+      if (alive.lock()) flush();
+    });
+  }
+
+  // Everything queued since the last flush leaves now: one transport write per connection.
+  void flush() {
+    const auto start = std::chrono::steady_clock::now();
+    flush_scheduled_ = false;
+    flushing_.swap(dirty_);
+    for (const std::uint32_t slot : flushing_) {
+      if (!registry_.live_slot(slot)) continue;
+      entry_type& e = registry_.at_slot(slot);
+      outbox_slot& c = e.value.out;
+      if (!c.dirty) continue;
+      c.dirty = false;
+      if (!c.writing && !c.closing && !c.pending.empty()) write_pending(e);
+      if (c.close_after_flush != 0 && !c.closing) close(e, c.close_after_flush, "too many connections for this user");
+    }
+    flushing_.clear();
+    last_flush_end_ = std::chrono::steady_clock::now();
+    last_flush_duration_ = last_flush_end_ - start;
+  }
+
+  void write_pending(entry_type& e) {
+    outbox_slot& c = e.value.out;
+    c.writing = true;
+    c.inflight_frames = c.queued_frames;  // nothing else is in flight
+    c.inflight_bytes = c.queued_bytes;
+    stats_.bytes_out += c.inflight_bytes;
+    // The transport copies what it needs and never calls back from inside write().
+    if (transport_) transport_->write(e.id, c.pending.data(), c.pending.size());
+    c.pending.clear();
+  }
+
+  void resume_readers_if_drained() {
+    if (paused_.empty() || total_queued_ > config_.publish_backlog_bytes / 2) return;
+    for (const connection_id id : paused_) {
+      entry_type* e = registry_.find(id);
+      if (!e || !e->value.out.paused) continue;
+      e->value.out.paused = false;
+      if (transport_ && !e->value.out.closing) transport_->resume_reading(id);
+    }
+    paused_.clear();
+    backlog_timer_.cancel();
+  }
+
+  void arm_backlog_timer() {
+    backlog_timer_.expires_after(config_.publish_backlog_timeout);
+    std::weak_ptr<char> alive = alive_;
+    backlog_timer_.async_wait([this, alive](const std::error_code& ec) {
+      if (ec || !alive.lock() || paused_.empty()) return;
+      cut_largest_queues();
+      resume_readers_if_drained();
+      if (!paused_.empty()) arm_backlog_timer();
+    });
+  }
+
+  // The backlog did not drain in time: the consumers holding most of it are the slow ones.
+  void cut_largest_queues() {
+    std::vector<std::pair<std::size_t, connection_id>> by_size;
+    registry_.for_each([&](entry_type& e) {
+      if (!e.value.out.closing && e.value.out.queued_bytes > 0) by_size.emplace_back(e.value.out.queued_bytes, e.id);
+    });
+    std::sort(by_size.begin(), by_size.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& item : by_size) {
+      if (total_queued_ <= config_.publish_backlog_bytes / 2) break;
+      if (entry_type* e = registry_.find(item.second)) {
+        ++stats_.slow_consumers_dropped;
+        close(*e, close_code::try_again_later, "slow consumer");
+      }
+    }
+  }
+
+  asio::io_context& io_;
+  const config& config_;
+  Registry& registry_;
+  hub_stats& stats_;
+  transport* transport_ = nullptr;
+  std::size_t total_queued_ = 0;
+  std::vector<std::uint32_t> dirty_, flushing_;
+  std::vector<connection_id> paused_;
+  bool flush_scheduled_ = false;
+  asio::steady_timer flush_timer_;
+  std::chrono::steady_clock::time_point last_flush_end_{};
+  std::chrono::steady_clock::duration last_flush_duration_{};
+  asio::steady_timer backlog_timer_;
+  // Handlers posted to the io_context find it expired once the outbox is gone.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
+};
+
+}  // namespace switchboard
+
+#endif
