@@ -359,6 +359,7 @@ TEST_CASE("5 a history flood gets bounded replies and does not cut the asker", "
                                   (s != recv_status::message ? std::string("nothing")
                                    : m.is_close()            ? kind(m)
                                                              : m.payload.substr(0, 160)));
+  run.expect(replayed == 0, "nothing is replayed before that ack, got " + std::to_string(replayed) + " frames");
   run.expect(still_answers(late, "late-check", milliseconds(5000)), "the recovering connection is not cut");
   run.finish();
 }
@@ -601,13 +602,6 @@ TEST_CASE("8 backpressure from slow consumers does not pause other connections",
   flooding = false;
   ping_thread.join();
 
-  // What became of the slow consumers (not bounded by the protocol; reported).
-  std::size_t cut = 0;
-  for (auto& s : slow) {
-    ws_message m;
-    s->recv(m, milliseconds(0));
-    if (s->closed()) ++cut;
-  }
   char gap[32];
   std::snprintf(gap, sizeof gap, "%.0f", pongs.max_gap_ms);
   run.note("published " + std::to_string(published.load()) + " x 32 KiB, publisher stalls " +
@@ -619,7 +613,6 @@ TEST_CASE("8 backpressure from slow consumers does not pause other connections",
                                                                  std::to_string(pongs.received) + "/" +
                                                                  std::to_string(pings_sent) + ")");
   run.expect(still_answers(pinger, "pinger-check"), "the ping-only bystander's connection survives");
-  (void)cut;
   run.finish();
 }
 
