@@ -91,6 +91,11 @@ class outbox {
            c.queued_bytes + bytes <= config_.send_queue_bytes;
   }
 
+  /// True when `e` still held frames when the last one was queued: it is behind, and
+  /// whoever adds to its queue adds to the backlog. A reader that keeps up has an
+  /// empty queue whenever a new message arrives.
+  static bool congested(const entry_type& e) noexcept { return e.value.out.queued_frames > 1; }
+
   /// Closes `e` with `code` once what is queued now has been handed to the transport.
   void close_after_flush(entry_type& e, std::uint16_t code) {
     e.value.out.close_after_flush = code;
@@ -131,9 +136,10 @@ class outbox {
   /// After a connection was removed from the registry.
   void removed() { resume_readers_if_drained(); }
 
-  /// Called after `publisher` published: stop reading from it while the backlog of all
-  /// queues is over its limit. Only publishers are paused; a connection that merely
-  /// asks (ping, presence) is never held back by others' backlog.
+  /// Called after `publisher` published to a congested queue (see `congested`): stop
+  /// reading from it while the backlog of all queues is over its limit. Only such
+  /// publishers are paused; a connection that merely asks (ping, presence), or publishes
+  /// to readers that keep up, is never held back by others' backlog.
   void after_publish(entry_type& publisher) {
     outbox_slot& c = publisher.value.out;
     if (total_queued_ <= config_.publish_backlog_bytes || c.paused || c.closing) return;

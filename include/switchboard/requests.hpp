@@ -125,7 +125,7 @@ void publish(Core& core, typename Core::entry_type& e, const parsed_request& req
     data += '}';
     core.send_ack(e, req.id, data);
   }
-  core.out.after_publish(e);
+  if (core.last_fan_out_congested) core.out.after_publish(e);
 }
 
 /// A binary frame: `0x01 | topic_len | topic | payload` (PROTOCOL section 7).
@@ -140,7 +140,7 @@ void publish_binary(Core& core, typename Core::entry_type& e, std::string_view b
     return core.send_error(e, {}, error::bad_request, "invalid topic in binary frame");
   if (!detail::may_publish(core, e, {}, topic)) return;
   core.publish_bytes(topic, bytes.substr(2 + topic.size()), &e.who.user, Core::registry_type::slot_of(e.id));
-  core.out.after_publish(e);
+  if (core.last_fan_out_congested) core.out.after_publish(e);
 }
 
 /// `subscribe`, with optional recovery (`since`).

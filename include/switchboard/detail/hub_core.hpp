@@ -99,6 +99,7 @@ class hub_core {
   broker topics;
   outbox<registry_type> out;
   std::uint64_t publish_stamp = 0;
+  bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
 
   hub_stats snapshot() const {
     hub_stats s = stats;
@@ -147,13 +148,17 @@ class hub_core {
   std::size_t fan_out(std::string_view topic, const shared_frame& frame, std::uint32_t exclude) {
     const std::uint64_t stamp = ++publish_stamp;
     std::size_t recipients = 0;
+    bool congested = false;
     topics.for_each_subscriber(topic, [&](subscriber_index slot) {
       entry_type& e = registry.at_slot(slot);
       if (e.value.stamp == stamp) return;
       e.value.stamp = stamp;
       if (slot == exclude && !settings.echo_to_publisher) return;
-      if (out.enqueue(e, frame)) ++recipients;
+      if (!out.enqueue(e, frame)) return;
+      ++recipients;
+      congested |= out.congested(e);
     });
+    last_fan_out_congested = congested;
     return recipients;
   }
 
