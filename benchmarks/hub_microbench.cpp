@@ -180,6 +180,51 @@ void BM_publish_patterns(benchmark::State& state) {
 }
 BENCHMARK(BM_publish_patterns);
 
+// The worst an attacker reaches with wildcard patterns at the default limits
+// (`max_patterns_per_connection` 100, `max_pattern_tokens` 16): A connections, each
+// holding 100 distinct patterns of 15 tokens mixing `a` and `*` followed by `>`, and a
+// publish on the longest topic of `a` tokens, which every pattern matches. The walk
+// visits every trie node the patterns share with that topic; each connection receives
+// the publish once. Reported per publish, and per pattern held.
+void BM_publish_pattern_attack(benchmark::State& state) {
+  const auto attackers = static_cast<std::size_t>(state.range(0));
+  constexpr std::size_t patterns_per_connection = 100, tokens = 16;
+  std::string long_topic;
+  while (long_topic.size() + 2 <= switchboard::max_topic_bytes) long_topic += long_topic.empty() ? "a" : ".a";
+  auto b = std::make_unique<bench_hub>();
+  std::uint64_t bits = 0x9E3779B97F4A7C15ull;
+  for (std::size_t c = 0; c < attackers; ++c) {
+    std::vector<std::string> patterns;
+    for (std::size_t p = 0; p < patterns_per_connection; ++p) {
+      std::string pattern;
+      for (std::size_t t = 0; t + 1 < tokens; ++t) {
+        bits ^= bits << 13, bits ^= bits >> 7, bits ^= bits << 17;  // xorshift: distinct patterns
+        pattern += (bits & 1) ? "*." : "a.";
+      }
+      pattern += '>';
+      patterns.push_back(std::move(pattern));
+    }
+    b->subscribe(b->connect(), patterns);
+  }
+  b->drain();
+  const auto r = b->hub.publish(long_topic, payload);
+  b->drain();
+  if (r.failure || r.recipients != attackers) {
+    state.SkipWithError("the attack's patterns were not all accepted");
+    return;
+  }
+  for (auto _ : state) {
+    b->hub.publish(long_topic, payload);
+    b->drain();
+  }
+  state.counters["ns_per_publish"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_pattern"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * static_cast<std::int64_t>(attackers * patterns_per_connection)) * 1e-9,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_publish_pattern_attack)->Arg(1)->Arg(10)->Arg(100);
+
 // The request parser on a typical publish frame.
 void BM_parse_publish_request(benchmark::State& state) {
   const std::string frame = R"({"type":"publish","id":42,"topic":"room.lobby","data":)" + std::string(payload) + "}";

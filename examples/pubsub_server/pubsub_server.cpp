@@ -27,6 +27,11 @@ const char* const usage = R"(usage: pubsub_server [options]
   --ping-interval-ms N         heartbeat interval (default 30000)
   --ping-timeout-ms N          heartbeat timeout (default 10000)
   --history N                  messages kept per topic (default 100)
+  --store-max-bytes N          bytes of history kept in all (default 67108864)
+  --max-history-reply-bytes N  largest history result (default 1048576)
+  --max-connections N          open WebSocket connections (default 100000)
+  --max-patterns-per-connection N   wildcard patterns (default 100)
+  --max-pattern-tokens N       tokens in one pattern (default 16)
   --max-write-delay-us N       longest wait to batch writes under load (default 10000; 0 = off)
   --echo-to-publisher          deliver publishes back to their publisher
   --allow-origin ORIGIN        allowed browser origin (repeatable; default any)
@@ -77,6 +82,11 @@ int main(int argc, char** argv) {
     else if (arg == "--ping-interval-ms") cfg.ping_interval = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--ping-timeout-ms") cfg.ping_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--history") cfg.history_size = parse_number<std::size_t>(arg, value);
+    else if (arg == "--store-max-bytes") cfg.store_max_bytes = parse_number<std::size_t>(arg, value);
+    else if (arg == "--max-history-reply-bytes") cfg.max_history_reply_bytes = parse_number<std::size_t>(arg, value);
+    else if (arg == "--max-connections") cfg.max_connections = parse_number<std::size_t>(arg, value);
+    else if (arg == "--max-patterns-per-connection") cfg.max_patterns_per_connection = parse_number<std::size_t>(arg, value);
+    else if (arg == "--max-pattern-tokens") cfg.max_pattern_tokens = parse_number<std::size_t>(arg, value);
     else if (arg == "--max-write-delay-us") cfg.max_write_delay = std::chrono::microseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--allow-origin") options.allowed_origins.emplace_back(value);
     else fail("unknown option " + std::string(arg));
