@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 namespace {
 
@@ -292,4 +294,25 @@ TEST_CASE("hardening: a rate-limited frame's id is found without parsing it", "[
   CHECK(h.one(c).type() == "pong");
   require_error(h.request(c, R"({"type":"ping","data":)" + nested(1000) + R"(,"id":"late"})"), "rate_limited",
                 "\"late\"");
+}
+
+// The transport-facing callbacks are not part of the hub's public API: only a transport,
+// through hub_access, reaches them.
+template <class H, class = void>
+struct can_call_on_message : std::false_type {};
+template <class H>
+struct can_call_on_message<H, std::void_t<decltype(std::declval<H&>().on_message(
+                                  sb::connection_id{}, sb::frame_kind::text, std::string_view()))>> : std::true_type {};
+static_assert(!can_call_on_message<sb::hub>::value, "an application cannot call hub.on_message");
+static_assert(can_call_on_message<sb::hub_endpoint>::value, "the endpoint a transport holds can");
+static_assert(!std::is_convertible<sb::hub&, sb::hub_endpoint&>::value, "a hub is not usable as an endpoint directly");
+
+TEST_CASE("hardening: a transport reaches the hub only through hub_access", "[hardening]") {
+  asio::io_context io;
+  sb::hub hub{io};
+  sb::hub_endpoint& endpoint = sb::hub_access::endpoint(hub);
+  CHECK(&endpoint.settings() == &hub.settings());
+  sb::memory_transport net{hub};
+  CHECK(net.connect("alice") != 0);
+  CHECK(hub.connection_count() == 1);
 }
