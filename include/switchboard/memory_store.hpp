@@ -274,11 +274,30 @@ class memory_store {
       while (s.count > 0) drop_first(s);  // keeps the stored run ending at seq
       return;
     }
-    if (s.count == options_.history_size) drop_first(s);
-    const std::uint32_t n = take_slot();
-    slot& x = slots_[n];
-    x.frame = frame;
-    x.owner = &s;
+    if (s.count == options_.history_size) {  // the topic's oldest slot takes the new message
+      const std::uint32_t n = s.ring[s.head];
+      if (++s.head == s.ring.size()) s.head = 0;  // the oldest ring position becomes the newest
+      slot& x = slots_[n];
+      const std::size_t dropped = x.frame.wire().size() + message_overhead;
+      frame_bytes_ -= dropped;
+      used_ -= dropped;
+      unlink(x);
+      x.frame = frame;
+      link_newest(x, n);
+    } else {
+      const std::uint32_t n = take_slot();
+      slot& x = slots_[n];
+      x.frame = frame;
+      x.owner = &s;
+      link_newest(x, n);
+      push_ring(s, n);
+      ++messages_;
+    }
+    frame_bytes_ += cost;
+    used_ += cost;
+  }
+
+  void link_newest(slot& x, std::uint32_t n) {
     x.older = newest_;
     x.newer = npos;
     if (newest_ != npos)
@@ -286,10 +305,17 @@ class memory_store {
     else
       oldest_ = n;
     newest_ = n;
-    push_ring(s, n);
-    frame_bytes_ += cost;
-    used_ += cost;
-    ++messages_;
+  }
+
+  void unlink(const slot& x) {
+    if (x.older != npos)
+      slots_[x.older].newer = x.newer;
+    else
+      oldest_ = x.newer;
+    if (x.newer != npos)
+      slots_[x.newer].older = x.older;
+    else
+      newest_ = x.older;
   }
 
   void push_ring(stream& s, std::uint32_t n) {
@@ -319,14 +345,7 @@ class memory_store {
     frame_bytes_ -= cost;
     used_ -= cost;
     --messages_;
-    if (x.older != npos)
-      slots_[x.older].newer = x.newer;
-    else
-      oldest_ = x.newer;
-    if (x.newer != npos)
-      slots_[x.newer].older = x.older;
-    else
-      newest_ = x.older;
+    unlink(x);
     x.frame = shared_frame();
     x.owner = nullptr;
     x.older = npos;

@@ -365,6 +365,35 @@ TEST_CASE("memory_store takes max_bytes from the config", "[memory_store]") {
   CHECK(s.message_count() >= 5);
 }
 
+TEST_CASE("memory_store counts stream records against max_bytes and forgets idle ones to fit", "[memory_store]") {
+  constexpr std::size_t budget = 64 * 1024;
+  memory_store s(opts(0, 100000, budget));  // nothing stored: every stream idle after its publish
+  for (int i = 0; i < 10000; ++i) {
+    CHECK(append(s, "topic.number." + std::to_string(i)) == 1);
+    REQUIRE(s.bytes_used() <= budget);
+  }
+  CHECK(s.stream_count() < 1000);
+  CHECK(s.stream_count() > 10);
+}
+
+TEST_CASE("memory_store moves with its streams", "[memory_store]") {
+  memory_store s(opts(3, 100, 1024 * 1024));
+  for (int i = 0; i < 5; ++i) append(s, "t");
+  s.retain("r");
+  const std::string epoch = epoch_of(s, "t");
+  const std::size_t bytes = s.bytes_used();
+  memory_store moved(std::move(s));
+  CHECK(moved.bytes_used() == bytes);
+  CHECK(append(moved, "t") == 6);
+  CHECK(epoch_of(moved, "t") == epoch);
+  CHECK(history(moved, "t", std::nullopt, 10) == range(4, 6));
+  memory_store other(opts(3, 100));
+  other = std::move(moved);
+  CHECK(append(other, "t") == 7);
+  CHECK(history(other, "t", std::nullopt, 10) == range(5, 7));
+  CHECK(other.stream_count() == 2);
+}
+
 TEST_CASE("memory_store per-topic history limit: bookkeeping stays bounded", "[memory_store]") {
   memory_store s(opts(3, 100));
   const auto append_fixed = [&](const std::string& topic) {  // frames of one size
