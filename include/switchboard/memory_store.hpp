@@ -6,10 +6,11 @@
 #include <switchboard/frame.hpp>
 #include <switchboard/store.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <list>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -21,46 +22,101 @@
 
 namespace switchboard {
 
-/// Keeps, per topic, the next sequence number, an epoch, and the latest `history_size`
-/// published frames (ready to resend: recovery replays them without re-encoding).
+/// Keeps, per topic, the latest sequence number, an epoch, and the latest published
+/// frames (ready to resend: recovery replays them without re-encoding).
 ///
-/// Epochs: each stream gets its own epoch when created, built from a random prefix
-/// drawn at construction, so a restarted process (whose past is lost) never reuses one.
-/// At most `max_topics` streams are kept; the least recently used one is forgotten
-/// beyond that, and if its topic comes back it does so under a new epoch — clients then
-/// learn that its past is gone instead of silently mixing two streams.
+/// Limits (`options`, fixed at construction):
+/// - `history_size` (default 100, from `config::history_size`): frames kept per topic.
+///   Bounds what one topic keeps and what one recovery walks.
+/// - `max_bytes` (default 64 MiB, from `config::store_max_bytes`): everything the store
+///   keeps, as counted by `bytes_used()`: each stored frame's `wire()` size plus
+///   `message_overhead`, each stream's record (topic, epoch, its ring of frame slots,
+///   its index entry) and the pool of message slots. After `append` returns,
+///   `bytes_used() <= max_bytes`: idle streams (below) are forgotten first, then the
+///   oldest stored messages across all topics, in publish order, are dropped. Bounds
+///   what publishers can pin, however many topics they spread over. A message that
+///   does not fit the budget even alone is not stored (its seq is assigned as usual);
+///   the older messages of its topic are dropped with it, since nothing before it
+///   could be replayed past the gap. Records of retained streams are counted but
+///   never dropped: the hub's subscription limits bound them.
+/// - `max_topics` (default 100,000): streams kept before idle ones are forgotten, least
+///   recently idle first. Bounds the records of topics nobody reads any more.
+///   Streams with a stored message or a subscriber are never forgotten, so they may
+///   outnumber it (`max_bytes` bounds the former, subscription limits the latter).
+///
+/// A stream is idle when it has been published to, has nothing stored and is not
+/// retained. `retain(topic)` / `release(topic)` are called by the hub when an exact
+/// topic gets its first / loses its last subscriber; a retained stream is kept even if
+/// nobody ever published to it, so the epoch its subscribers were told holds.
+///
+/// Epochs: a random prefix drawn at construction (a restarted process, whose past is
+/// lost, never reuses one) and a generation number. Every stream created during a
+/// generation takes that generation's epoch; forgetting a stream that was published
+/// to starts a new generation, so a forgotten topic that comes back restarts its seq
+/// under a new epoch and clients learn that its past is gone. A stream's seq and
+/// epoch never change while it has a stored message or is retained. Reads
+/// (`position`, `replay`, `history`) of a topic without a stream answer seq 0 and the
+/// epoch its stream would take if published now, and keep nothing.
+///
+/// Cost: `append` is one hash lookup and O(1) work (amortized, counting what it drops).
+/// Each stored message holds its frame (shared with the recipients' queues), a 24-byte
+/// slot in a pool that links all stored messages in publish order (slots are reused,
+/// so steady-state appends allocate nothing), and a 4-byte index in its topic's ring.
 ///
 /// Direct messages to offline users are not persisted (`store_direct` returns false).
 ///
 /// Model of the store policy requirements (see `is_store_policy`).
-/// Thread safety: none; a store belongs to one hub's thread.
+/// Thread safety: none; a store belongs to one hub's thread. Movable, not copyable.
 class memory_store {
  public:
   struct options {
-    std::size_t history_size = 100;    ///< frames kept per topic
-    std::size_t max_topics = 100000;   ///< streams kept before the least recently used is forgotten
+    std::size_t history_size = 100;               ///< frames kept per topic
+    std::size_t max_topics = 100000;              ///< streams kept before idle ones are forgotten
+    std::size_t max_bytes = 64 * 1024 * 1024;     ///< bytes kept in all (see `bytes_used`)
   };
 
-  memory_store() : memory_store(options{}) {}
-  explicit memory_store(const config& cfg) : memory_store(options{cfg.history_size, 100000}) {}
-  explicit memory_store(options opts) : options_(opts), epoch_prefix_(random_prefix()) {}
+  /// Bytes counted for one heap allocation besides its size (the allocator's header).
+  static constexpr std::size_t allocation_overhead = 16;
+  /// Bytes counted per stored message on top of its frame's `wire()` size: the frame's
+  /// allocation header. (Its pool slot and ring index are counted with the pool and
+  /// the ring, by capacity.)
+  static constexpr std::size_t message_overhead =
+      sizeof(detail::frame_block) + detail::frame_block::headroom + allocation_overhead;
 
-  /// The stream of `topic`, created (with seq 0) when it does not exist yet, so that its
-  /// epoch is fixed from the moment a subscriber first sees it.
-  stream_position position(std::string_view topic) {
-    stream& s = open(topic);
-    return {s.seq, s.epoch};
+  memory_store() : memory_store(options{}) {}
+  explicit memory_store(const config& cfg) : memory_store(options{cfg.history_size, 100000, cfg.store_max_bytes}) {}
+  explicit memory_store(options opts) : options_(opts), epoch_prefix_(random_prefix()) { next_epoch(); }
+
+  /// A moved-from store may only be destroyed or assigned to.
+  memory_store(memory_store&& other) noexcept : options_(other.options_) { take(other); }
+  memory_store& operator=(memory_store&& other) noexcept {
+    if (this != &other) take(other);
+    return *this;
+  }
+  memory_store(const memory_store&) = delete;
+  memory_store& operator=(const memory_store&) = delete;
+  ~memory_store() = default;
+
+  /// Where `topic` stands. Without a stream: seq 0 and the epoch it would take now.
+  stream_position position(std::string_view topic) const {
+    const stream* s = find(topic);
+    if (!s) return {0, epoch_};
+    return {s->seq, s->epoch};
   }
 
   /// Assigns the next seq of `topic`, calls `build(seq)` to encode the frame, keeps the
-  /// frame in history and returns the seq and frame.
+  /// frame in history and returns the seq and frame. If `build` throws, nothing changes.
   template <class Build>
   std::pair<std::uint64_t, shared_frame> append(std::string_view topic, Build&& build) {
-    stream& s = open(topic);
-    const std::uint64_t seq = s.seq + 1;
+    stream* s = find(topic);
+    const std::uint64_t seq = s ? s->seq + 1 : 1;
     shared_frame frame = build(seq);
-    s.seq = seq;
-    if (options_.history_size > 0) s.push(frame, options_.history_size);
+    if (!s) s = create(topic);
+    s->seq = seq;
+    if (s->idle) unlink_idle(*s);
+    if (options_.history_size > 0 && frame) keep(*s, frame);
+    if (s->count == 0 && !s->retained) link_idle(*s);
+    if (used_ > options_.max_bytes) enforce_budget();
     return {seq, std::move(frame)};
   }
 
@@ -69,29 +125,62 @@ class memory_store {
   /// there was nothing to replay); false on another epoch, a gap, or `since` beyond the
   /// latest seq.
   template <class F>
-  bool replay(std::string_view topic, std::uint64_t since, const std::optional<std::string>& epoch, F&& f) {
-    stream& s = open(topic);
-    if (epoch && *epoch != s.epoch) return false;
-    if (since > s.seq) return false;
-    if (since == s.seq) return true;
-    if (s.seq - since > s.count) return false;  // messages after `since` already dropped
-    for (std::uint64_t seq = since + 1; seq <= s.seq; ++seq) f(s.at(seq));
+  bool replay(std::string_view topic, std::uint64_t since, const std::optional<std::string>& epoch, F&& f) const {
+    const stream* s = find(topic);
+    if (epoch && *epoch != (s ? std::string_view(s->epoch) : std::string_view(epoch_))) return false;
+    const std::uint64_t latest = s ? s->seq : 0;
+    if (since > latest) return false;
+    if (since == latest) return true;
+    const std::uint64_t missing = latest - since;  // >= 1, so `s` exists
+    if (missing > s->count) return false;          // messages after `since` already dropped
+    for (std::uint64_t i = 1; i <= missing; ++i) f(frame_at(*s, since + i));
     return true;
   }
 
   /// History: calls `f(frame)` in ascending seq order for at most `limit` frames — the
   /// oldest after `since` when given, else the latest. Returns the stream's position.
   template <class F>
-  stream_position history(std::string_view topic, std::optional<std::uint64_t> since, std::size_t limit, F&& f) {
-    stream& s = open(topic);
-    const std::uint64_t oldest = s.seq - s.count + 1;  // oldest stored seq (when count > 0)
-    std::uint64_t first;
-    if (since)
-      first = *since + 1 > oldest ? *since + 1 : oldest;
-    else
-      first = s.seq >= limit && s.seq - limit + 1 > oldest ? s.seq - limit + 1 : oldest;
-    for (std::uint64_t seq = first, n = 0; s.count > 0 && seq <= s.seq && n < limit; ++seq, ++n) f(s.at(seq));
-    return {s.seq, s.epoch};
+  stream_position history(std::string_view topic, std::optional<std::uint64_t> since, std::size_t limit,
+                          F&& f) const {
+    const stream* s = find(topic);
+    if (!s) return {0, epoch_};
+    if (s->count > 0 && limit > 0 && !(since && *since >= s->seq)) {
+      const std::uint64_t oldest = s->seq - s->count + 1;
+      std::uint64_t first;
+      if (since)
+        first = std::max(*since + 1, oldest);  // *since < seq: no overflow
+      else
+        first = s->count > limit ? s->seq - limit + 1 : oldest;
+      const std::uint64_t n = std::min<std::uint64_t>(limit, s->seq - first + 1);
+      for (std::uint64_t i = 0; i < n; ++i) f(frame_at(*s, first + i));
+    }
+    return {s->seq, s->epoch};
+  }
+
+  /// The hub's call when `topic` gets its first exact subscriber: its stream (created
+  /// if needed, with seq 0) keeps its seq and epoch until `release`.
+  void retain(std::string_view topic) {
+    stream* s = find(topic);
+    if (!s) s = create(topic);
+    s->retained = true;
+    if (s->idle) unlink_idle(*s);
+    if (used_ > options_.max_bytes) enforce_budget();
+  }
+
+  /// The hub's call when `topic` loses its last exact subscriber. A stream never
+  /// published to is forgotten at once; one with nothing stored becomes idle.
+  void release(std::string_view topic) {
+    stream* s = find(topic);
+    if (!s || !s->retained) return;
+    s->retained = false;
+    if (s->count > 0) return;
+    if (s->seq == 0) {
+      erase(*s);  // nothing was ever published under its epoch: no new generation needed
+      return;
+    }
+    link_idle(*s);
+    trim_topics();
+    if (used_ > options_.max_bytes) enforce_budget();
   }
 
   /// This store keeps no direct messages for offline users.
@@ -101,50 +190,261 @@ class memory_store {
   void take_directs(std::string_view /*user*/, F&& /*f*/) {}
 
   /// Streams currently kept.
-  std::size_t stream_count() const noexcept { return streams_.size(); }
+  std::size_t stream_count() const noexcept { return index_.size(); }
+  /// Messages currently stored, across all topics.
+  std::size_t message_count() const noexcept { return messages_; }
+  /// Bytes the store counts against `max_bytes` (see the class comment).
+  std::size_t bytes_used() const noexcept { return used_; }
+  const options& limits() const noexcept { return options_; }
 
  private:
+  static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
+
   struct stream {
     std::string topic;
     std::string epoch;
     std::uint64_t seq = 0;
-    std::vector<shared_frame> ring;  // grows to history_size, then wraps
-    std::size_t head = 0;            // index of the oldest frame once full
-    std::size_t count = 0;
-
-    void push(shared_frame frame, std::size_t capacity) {
-      if (ring.size() < capacity) {
-        ring.push_back(std::move(frame));
-        count = ring.size();
-      } else {
-        ring[head] = std::move(frame);
-        head = (head + 1) % ring.size();
-      }
-    }
-    // Frame of `seq`, which must be within the last `count`.
-    const shared_frame& at(std::uint64_t seq) const {
-      const std::size_t age = static_cast<std::size_t>(this->seq - seq);  // 0 = newest
-      return ring[(head + count - 1 - age) % ring.size()];
-    }
+    std::vector<std::uint32_t> ring;  // pool slots of the stored messages; grows to history_size
+    std::size_t head = 0;             // ring index of the oldest stored message
+    std::size_t count = 0;            // stored messages: seqs seq - count + 1 .. seq
+    stream* idle_prev = nullptr;      // idle list links (valid while `idle`)
+    stream* idle_next = nullptr;
+    bool idle = false;
+    bool retained = false;
   };
-  using lru_list = std::list<stream>;
 
-  stream& open(std::string_view topic) {
-    if (auto it = index_.find(topic); it != index_.end()) {
-      streams_.splice(streams_.begin(), streams_, it->second);
-      return *it->second;
-    }
-    if (streams_.size() >= options_.max_topics && !streams_.empty()) {
-      index_.erase(index_.find(std::string_view(streams_.back().topic)));
-      streams_.pop_back();
-    }
-    streams_.emplace_front();
-    stream& s = streams_.front();
-    s.topic.assign(topic.data(), topic.size());
-    s.epoch = epoch_prefix_;
-    append_base36(s.epoch, ++streams_created_);
-    index_.emplace(std::string_view(s.topic), streams_.begin());
+  // One stored message. `older`/`newer` link every stored message in publish order;
+  // a free slot keeps the next free one in `newer`.
+  struct slot {
+    shared_frame frame;
+    stream* owner = nullptr;
+    std::uint32_t older = npos;
+    std::uint32_t newer = npos;
+  };
+
+  stream* find(std::string_view topic) const {
+    const auto it = index_.find(topic);
+    return it == index_.end() ? nullptr : it->second.get();
+  }
+
+  stream* create(std::string_view topic) {
+    auto owned = std::make_unique<stream>();
+    stream* s = owned.get();
+    s->topic.assign(topic.data(), topic.size());
+    s->epoch = epoch_;  // before trimming, which may start a new generation
+    index_.emplace(std::string_view(s->topic), std::move(owned));
+    used_ += record_bytes(*s);
+    trim_topics();
     return s;
+  }
+
+  void erase(stream& s) {
+    used_ -= record_bytes(s);
+    index_.erase(index_.find(std::string_view(s.topic)));
+  }
+
+  // Forgets an idle stream; a topic published under the current epoch then needs a new one.
+  void forget(stream& s) {
+    unlink_idle(s);
+    const bool published = s.seq > 0;
+    erase(s);
+    if (published) next_epoch();
+  }
+
+  void trim_topics() {
+    while (index_.size() > options_.max_topics && idle_head_) forget(*idle_head_);
+  }
+
+  void enforce_budget() {
+    while (used_ > options_.max_bytes) {
+      if (idle_head_)
+        forget(*idle_head_);
+      else if (oldest_ != npos)
+        drop_oldest_message();
+      else
+        break;  // only records of retained streams left
+    }
+  }
+
+  // Stores `frame` as the newest message of `s` (whose seq is already the frame's).
+  void keep(stream& s, const shared_frame& frame) {
+    const std::size_t cost = frame.wire().size() + message_overhead;
+    const std::size_t records = used_ - frame_bytes_;
+    if (cost > options_.max_bytes || records > options_.max_bytes - cost || (free_ == npos && slots_.size() == npos)) {
+      while (s.count > 0) drop_first(s);  // keeps the stored run ending at seq
+      return;
+    }
+    if (s.count == options_.history_size) {  // the topic's oldest slot takes the new message
+      const std::uint32_t n = s.ring[s.head];
+      if (++s.head == s.ring.size()) s.head = 0;  // the oldest ring position becomes the newest
+      slot& x = slots_[n];
+      const std::size_t dropped = x.frame.wire().size() + message_overhead;
+      frame_bytes_ -= dropped;
+      used_ -= dropped;
+      unlink(x);
+      x.frame = frame;
+      link_newest(x, n);
+    } else {
+      const std::uint32_t n = take_slot();
+      slot& x = slots_[n];
+      x.frame = frame;
+      x.owner = &s;
+      link_newest(x, n);
+      push_ring(s, n);
+      ++messages_;
+    }
+    frame_bytes_ += cost;
+    used_ += cost;
+  }
+
+  void link_newest(slot& x, std::uint32_t n) {
+    x.older = newest_;
+    x.newer = npos;
+    if (newest_ != npos)
+      slots_[newest_].newer = n;
+    else
+      oldest_ = n;
+    newest_ = n;
+  }
+
+  void unlink(const slot& x) {
+    if (x.older != npos)
+      slots_[x.older].newer = x.newer;
+    else
+      oldest_ = x.newer;
+    if (x.newer != npos)
+      slots_[x.newer].older = x.older;
+    else
+      newest_ = x.older;
+  }
+
+  void push_ring(stream& s, std::uint32_t n) {
+    if (s.count < s.ring.size()) {
+      std::size_t at = s.head + s.count;
+      if (at >= s.ring.size()) at -= s.ring.size();
+      s.ring[at] = n;
+    } else {  // full and below history_size: grow, oldest first
+      std::rotate(s.ring.begin(), s.ring.begin() + static_cast<std::ptrdiff_t>(s.head), s.ring.end());
+      s.head = 0;
+      used_ -= ring_bytes(s);
+      if (s.ring.size() == s.ring.capacity())
+        s.ring.reserve(std::min(options_.history_size, std::max<std::size_t>(4, 2 * s.ring.size())));
+      s.ring.push_back(n);
+      used_ += ring_bytes(s);
+    }
+    ++s.count;
+  }
+
+  // Drops the oldest stored message of `s`.
+  void drop_first(stream& s) {
+    const std::uint32_t n = s.ring[s.head];
+    if (++s.head == s.ring.size()) s.head = 0;
+    --s.count;
+    slot& x = slots_[n];
+    const std::size_t cost = x.frame.wire().size() + message_overhead;
+    frame_bytes_ -= cost;
+    used_ -= cost;
+    --messages_;
+    unlink(x);
+    x.frame = shared_frame();
+    x.owner = nullptr;
+    x.older = npos;
+    x.newer = free_;
+    free_ = n;
+  }
+
+  // Drops the oldest stored message of all, which is the oldest of its topic.
+  void drop_oldest_message() {
+    stream& s = *slots_[oldest_].owner;
+    drop_first(s);
+    if (s.count == 0 && !s.retained) link_idle(s);
+  }
+
+  std::uint32_t take_slot() {
+    if (free_ != npos) {
+      const std::uint32_t n = free_;
+      free_ = slots_[n].newer;
+      return n;
+    }
+    const std::size_t before = slots_.capacity();
+    slots_.emplace_back();
+    used_ += (slots_.capacity() - before) * sizeof(slot);
+    return static_cast<std::uint32_t>(slots_.size() - 1);
+  }
+
+  const shared_frame& frame_at(const stream& s, std::uint64_t seq) const {
+    // seq is within the last `count`: its offset from the oldest stored is below count
+    std::size_t at = s.head + static_cast<std::size_t>(s.count - 1 - (s.seq - seq));
+    if (at >= s.ring.size()) at -= s.ring.size();
+    return slots_[s.ring[at]].frame;
+  }
+
+  void link_idle(stream& s) {
+    s.idle = true;
+    s.idle_prev = idle_tail_;
+    s.idle_next = nullptr;
+    if (idle_tail_)
+      idle_tail_->idle_next = &s;
+    else
+      idle_head_ = &s;
+    idle_tail_ = &s;
+  }
+
+  void unlink_idle(stream& s) {
+    if (s.idle_prev)
+      s.idle_prev->idle_next = s.idle_next;
+    else
+      idle_head_ = s.idle_next;
+    if (s.idle_next)
+      s.idle_next->idle_prev = s.idle_prev;
+    else
+      idle_tail_ = s.idle_prev;
+    s.idle = false;
+    s.idle_prev = s.idle_next = nullptr;
+  }
+
+  // Heap bytes behind a string (none when it fits its small-string buffer).
+  static std::size_t heap_bytes(const std::string& str) {
+    const auto data = reinterpret_cast<std::uintptr_t>(str.data());
+    const auto self = reinterpret_cast<std::uintptr_t>(&str);
+    const bool inline_buffer = data >= self && data < self + sizeof(str);
+    return inline_buffer ? 0 : str.capacity() + 1 + allocation_overhead;
+  }
+  static std::size_t ring_bytes(const stream& s) {
+    return s.ring.capacity() == 0 ? 0 : s.ring.capacity() * sizeof(std::uint32_t) + allocation_overhead;
+  }
+  // A stream's record: the stream, its index entry (node with next pointer and cached
+  // hash, and a bucket), its strings and its ring. Constant between create and erase,
+  // but for the ring, whose growth is counted as it happens.
+  static std::size_t record_bytes(const stream& s) {
+    constexpr std::size_t index_entry =
+        sizeof(index_type::value_type) + 2 * sizeof(void*) + allocation_overhead + sizeof(void*);
+    return sizeof(stream) + allocation_overhead + index_entry + heap_bytes(s.topic) + heap_bytes(s.epoch) +
+           ring_bytes(s);
+  }
+
+  void take(memory_store& o) noexcept {
+    options_ = o.options_;
+    epoch_prefix_ = std::move(o.epoch_prefix_);
+    generation_ = o.generation_;
+    epoch_ = std::move(o.epoch_);
+    index_ = std::move(o.index_);
+    slots_ = std::move(o.slots_);
+    free_ = std::exchange(o.free_, npos);
+    oldest_ = std::exchange(o.oldest_, npos);
+    newest_ = std::exchange(o.newest_, npos);
+    idle_head_ = std::exchange(o.idle_head_, nullptr);
+    idle_tail_ = std::exchange(o.idle_tail_, nullptr);
+    messages_ = std::exchange(o.messages_, 0);
+    frame_bytes_ = std::exchange(o.frame_bytes_, 0);
+    used_ = std::exchange(o.used_, 0);
+    o.index_.clear();
+    o.slots_.clear();
+  }
+
+  void next_epoch() {
+    epoch_ = epoch_prefix_;
+    append_base36(epoch_, generation_++);
   }
 
   static void append_base36(std::string& out, std::uint64_t n) {
@@ -157,8 +457,8 @@ class memory_store {
     while (len > 0) out.push_back(digits[--len]);
   }
 
-  // 8 hex digits and a dash; with the stream counter the epoch usually fits the small
-  // string buffer, so it costs no allocation.
+  // 8 hex digits and a dash; with the generation the epoch usually fits the small
+  // string buffer, so copying it into a stream costs no allocation.
   static std::string random_prefix() {
     std::random_device device;
     std::uint64_t bits = (std::uint64_t(device()) << 32) ^ device() ^
@@ -169,11 +469,22 @@ class memory_store {
     return prefix;
   }
 
+  using index_type = std::unordered_map<std::string_view, std::unique_ptr<stream>>;  // keys view stream::topic
+
   options options_;
   std::string epoch_prefix_;
-  std::uint64_t streams_created_ = 0;
-  lru_list streams_;
-  std::unordered_map<std::string_view, lru_list::iterator> index_;  // keys view stream::topic
+  std::uint64_t generation_ = 0;
+  std::string epoch_;  // the current generation's: new streams take it
+  index_type index_;
+  std::vector<slot> slots_;  // stored messages; free slots are reused
+  std::uint32_t free_ = npos;
+  std::uint32_t oldest_ = npos;  // publish order of the stored messages
+  std::uint32_t newest_ = npos;
+  stream* idle_head_ = nullptr;  // idle streams, least recently idle first
+  stream* idle_tail_ = nullptr;
+  std::size_t messages_ = 0;
+  std::size_t frame_bytes_ = 0;  // stored frames and their overhead
+  std::size_t used_ = 0;         // frame_bytes_ + records + slot pool
 };
 
 }  // namespace switchboard

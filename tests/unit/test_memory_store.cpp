@@ -4,10 +4,16 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <map>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 using switchboard::frame_kind;
@@ -48,6 +54,25 @@ std::vector<std::uint64_t> history(memory_store& s, const std::string& topic, st
 
 std::string epoch_of(memory_store& s, const std::string& topic) { return std::string(s.position(topic).epoch); }
 
+// Appends a frame of about `payload_bytes` ("<topic>:<padding>#<seq>").
+std::uint64_t append_sized(memory_store& s, const std::string& topic, std::size_t payload_bytes) {
+  return s.append(topic, [&](std::uint64_t seq) {
+            std::string payload = topic + ":";
+            payload.append(payload_bytes, 'x');
+            payload += "#" + std::to_string(seq);
+            return switchboard::make_frame(frame_kind::binary, payload);
+          }).first;
+}
+
+memory_store::options opts(std::size_t history_size, std::size_t max_topics,
+                           std::size_t max_bytes = memory_store::options{}.max_bytes) {
+  memory_store::options o;
+  o.history_size = history_size;
+  o.max_topics = max_topics;
+  o.max_bytes = max_bytes;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("memory_store numbers each topic from 1 and keeps its epoch", "[memory_store]") {
@@ -69,7 +94,9 @@ TEST_CASE("memory_store numbers each topic from 1 and keeps its epoch", "[memory
   CHECK(s.position("a").seq == 3);
   CHECK(s.position("b").seq == 1);
   CHECK(epoch_of(s, "a") == epoch);
-  CHECK(epoch_of(s, "b") != epoch);  // every stream has its own epoch
+  // Streams created while nothing was forgotten share one epoch (PROTOCOL 3.2 allows
+  // one epoch per process for every stream not forgotten).
+  CHECK(epoch_of(s, "b") == epoch);
   CHECK(s.stream_count() == 2);
 }
 
@@ -176,28 +203,372 @@ TEST_CASE("memory_store takes history_size from the config", "[memory_store]") {
   CHECK(history(s, "t", std::nullopt, 100) == range(4, 5));
 }
 
-TEST_CASE("memory_store forgets the least recently used stream and gives it a new epoch", "[memory_store]") {
-  memory_store s(memory_store::options{10, 2});
+// Formerly "forgets the least recently used stream": reading no longer creates or
+// refreshes a stream, and only idle streams (published, nothing stored, no subscriber)
+// are forgotten, least recently idle first. With history_size 0 every unretained
+// stream is idle right after its publish.
+TEST_CASE("memory_store forgets idle streams past max_topics and gives a returning topic a new epoch",
+          "[memory_store]") {
+  memory_store s(opts(0, 2));
   append(s, "a");
   append(s, "a");
   append(s, "b");
-  const std::string epoch_a = epoch_of(s, "a");  // touches a: b is now the least recently used
+  const std::string epoch_a = epoch_of(s, "a");
   const std::string epoch_b = epoch_of(s, "b");
-  append(s, "a");                                // a is the most recent again
-  append(s, "c");                                // evicts b
+  append(s, "a");  // a is now the most recently idle
   CHECK(s.stream_count() == 2);
+  const std::string epoch_c = epoch_of(s, "c");  // what c will take; reading keeps nothing
+  CHECK(s.stream_count() == 2);
+  append(s, "c");  // forgets b
+  CHECK(s.stream_count() == 2);
+  CHECK(epoch_of(s, "c") == epoch_c);  // the epoch a reader saw before the first publish
   CHECK(s.position("a").seq == 3);
   CHECK(epoch_of(s, "a") == epoch_a);
 
-  const auto b_again = s.position("b");          // evicts c
+  const auto b_again = s.position("b");
   CHECK(b_again.seq == 0);
   CHECK(std::string(b_again.epoch) != epoch_b);  // its past is gone, and clients can tell
-  CHECK(history(s, "b", std::nullopt, 10).empty());
+  CHECK(s.stream_count() == 2);                  // reading b kept nothing
   collector c;
   CHECK_FALSE(s.replay("b", 0, epoch_b, std::ref(c)));
-  CHECK(s.stream_count() == 2);
-  CHECK(s.position("a").seq == 3);               // a survived both evictions
-  CHECK(s.position("c").seq == 0);               // c was the one forgotten for b
+  const std::string epoch_b2 = std::string(b_again.epoch);
+  CHECK(append(s, "b") == 1);  // forgets a
+  CHECK(epoch_of(s, "b") == epoch_b2);
+  CHECK(s.position("c").seq == 1);
+  CHECK(s.position("a").seq == 0);
+  CHECK(epoch_of(s, "a") != epoch_a);
+}
+
+TEST_CASE("memory_store never forgets a stream with a stored message, whatever max_topics", "[memory_store]") {
+  memory_store s(opts(10, 2));
+  std::map<std::string, std::string> epochs;
+  for (int i = 0; i < 50; ++i) {
+    const std::string topic = "t" + std::to_string(i);
+    append(s, topic);
+    epochs[topic] = epoch_of(s, topic);
+  }
+  CHECK(s.stream_count() == 50);
+  for (int i = 0; i < 50; ++i) {
+    const std::string topic = "t" + std::to_string(i);
+    CHECK(append(s, topic) == 2);
+    CHECK(epoch_of(s, topic) == epochs[topic]);
+    CHECK(history(s, topic, std::nullopt, 10) == range(1, 2));
+  }
+}
+
+TEST_CASE("memory_store reads keep nothing: random history requests do not push real topics out",
+          "[memory_store]") {
+  for (const std::size_t history_size : {std::size_t{0}, std::size_t{10}}) {
+    CAPTURE(history_size);
+    // history_size 0: the real topics are idle, the first to go if reads made streams.
+    memory_store s(opts(history_size, 4));
+    for (int i = 0; i < 5; ++i) {
+      append(s, "real.1");
+      append(s, "real.2");
+      append(s, "real.3");
+    }
+    const std::string epoch = epoch_of(s, "real.1");
+    const std::size_t streams = s.stream_count();
+    const std::size_t bytes = s.bytes_used();
+    REQUIRE(streams == 3);
+
+    std::mt19937_64 rng(42);
+    for (int i = 0; i < 100000; ++i) {
+      const std::string topic = "random." + std::to_string(rng());
+      collector c;
+      const auto pos = s.history(topic, std::nullopt, 100, std::ref(c));
+      REQUIRE(pos.seq == 0);
+      REQUIRE(std::string(pos.epoch) == epoch);  // what its first publish would take now
+      REQUIRE(c.seqs.empty());
+    }
+    for (int i = 0; i < 1000; ++i) {
+      const std::string topic = "other." + std::to_string(rng());
+      REQUIRE(s.position(topic).seq == 0);
+      collector c;
+      REQUIRE(s.replay(topic, 0, epoch, std::ref(c)));
+      REQUIRE_FALSE(s.replay(topic, 3, std::nullopt, std::ref(c)));
+    }
+    CHECK(s.stream_count() == streams);
+    CHECK(s.bytes_used() == bytes);
+    for (const char* topic : {"real.1", "real.2", "real.3"}) {
+      CHECK(append(s, topic) == 6);
+      CHECK(epoch_of(s, topic) == epoch);
+    }
+  }
+}
+
+TEST_CASE("memory_store history and replay past the latest seq return nothing", "[memory_store]") {
+  memory_store s(opts(5, 100));
+  for (int i = 0; i < 3; ++i) append(s, "t");
+  constexpr auto max = std::numeric_limits<std::uint64_t>::max();
+  CHECK(history(s, "t", max, 10).empty());
+  CHECK(history(s, "t", max - 1, 10).empty());
+  CHECK(history(s, "t", 3, 10).empty());
+  CHECK(history(s, "t", 4, 10).empty());
+  CHECK(history(s, "t", 2, max) == range(3, 3));
+  CHECK(history(s, "t", std::nullopt, max) == range(1, 3));
+  collector c;
+  CHECK_FALSE(s.replay("t", max, std::nullopt, std::ref(c)));
+  CHECK_FALSE(s.replay("t", 4, std::nullopt, std::ref(c)));
+  CHECK(c.seqs.empty());
+}
+
+TEST_CASE("memory_store keeps its bytes under max_bytes by dropping the oldest messages of all topics",
+          "[memory_store]") {
+  constexpr std::size_t budget = 1024 * 1024;
+  constexpr std::size_t frame = 64 * 1024;
+  memory_store s(opts(100, 100000, budget));
+  struct publish {
+    std::string topic, epoch;
+    std::uint64_t seq;
+  };
+  std::vector<publish> published;  // in publish order
+  for (int i = 0; i < 400; ++i) {
+    const std::string topic = "room." + std::to_string(i * 7 % 37);
+    const std::uint64_t seq = append_sized(s, topic, frame);
+    published.push_back({topic, epoch_of(s, topic), seq});
+    REQUIRE(s.bytes_used() <= budget);
+  }
+  // What is kept: the newest messages, as many as fit.
+  const std::size_t kept = s.message_count();
+  CHECK(kept >= 12);
+  CHECK(kept < 16);
+  CHECK(s.bytes_used() >= kept * (frame + memory_store::message_overhead));
+  std::size_t found = 0;
+  for (std::size_t i = 0; i < published.size(); ++i) {
+    const auto& [topic, epoch, seq] = published[i];
+    const auto stored = history(s, topic, seq - 1, 1);
+    const bool is_stored = epoch_of(s, topic) == epoch && stored == std::vector<std::uint64_t>{seq};
+    CAPTURE(i, topic, seq);
+    CHECK(is_stored == (i >= published.size() - kept));
+    found += is_stored;
+  }
+  CHECK(found == kept);
+  // Topics holding a stored message kept their stream (those left with nothing stored
+  // and no subscriber may have been forgotten to make room).
+  for (std::size_t i = published.size() - kept; i < published.size(); ++i) {
+    const auto& p = published[i];
+    CHECK(epoch_of(s, p.topic) == p.epoch);
+    CHECK(s.position(p.topic).seq >= p.seq);
+  }
+}
+
+TEST_CASE("memory_store takes max_bytes from the config", "[memory_store]") {
+  switchboard::config cfg;
+  cfg.store_max_bytes = 256 * 1024;
+  memory_store s(cfg);
+  CHECK(s.limits().max_bytes == cfg.store_max_bytes);
+  for (int i = 0; i < 100; ++i) {
+    append_sized(s, "t" + std::to_string(i % 3), 32 * 1024);
+    REQUIRE(s.bytes_used() <= cfg.store_max_bytes);
+  }
+  CHECK(s.message_count() >= 5);
+}
+
+TEST_CASE("memory_store counts stream records against max_bytes and forgets idle ones to fit", "[memory_store]") {
+  constexpr std::size_t budget = 64 * 1024;
+  memory_store s(opts(0, 100000, budget));  // nothing stored: every stream idle after its publish
+  for (int i = 0; i < 10000; ++i) {
+    CHECK(append(s, "topic.number." + std::to_string(i)) == 1);
+    REQUIRE(s.bytes_used() <= budget);
+  }
+  CHECK(s.stream_count() < 1000);
+  CHECK(s.stream_count() > 10);
+}
+
+TEST_CASE("memory_store moves with its streams", "[memory_store]") {
+  memory_store s(opts(3, 100, 1024 * 1024));
+  for (int i = 0; i < 5; ++i) append(s, "t");
+  s.retain("r");
+  const std::string epoch = epoch_of(s, "t");
+  const std::size_t bytes = s.bytes_used();
+  memory_store moved(std::move(s));
+  CHECK(moved.bytes_used() == bytes);
+  CHECK(append(moved, "t") == 6);
+  CHECK(epoch_of(moved, "t") == epoch);
+  CHECK(history(moved, "t", std::nullopt, 10) == range(4, 6));
+  memory_store other(opts(3, 100));
+  other = std::move(moved);
+  CHECK(append(other, "t") == 7);
+  CHECK(history(other, "t", std::nullopt, 10) == range(5, 7));
+  CHECK(other.stream_count() == 2);
+}
+
+TEST_CASE("memory_store per-topic history limit: bookkeeping stays bounded", "[memory_store]") {
+  memory_store s(opts(3, 100));
+  const auto append_fixed = [&](const std::string& topic) {  // frames of one size
+    s.append(topic, [&](std::uint64_t seq) {
+      std::string digits = std::to_string(seq);
+      return switchboard::make_frame(frame_kind::text, topic + "#" + std::string(8 - digits.size(), '0') + digits);
+    });
+  };
+  for (int i = 0; i < 10; ++i) {
+    append_fixed("a");
+    append_fixed("b");
+  }
+  const std::size_t bytes = s.bytes_used();
+  for (int i = 0; i < 10000; ++i) {
+    append_fixed("a");
+    append_fixed("b");
+  }
+  CHECK(s.message_count() == 6);
+  CHECK(s.bytes_used() == bytes);  // frames of one size; no slot or record grows
+  CHECK(history(s, "a", std::nullopt, 10) == range(10008, 10010));
+}
+
+TEST_CASE("memory_store does not store a message larger than the budget, and keeps its seq", "[memory_store]") {
+  constexpr std::size_t budget = 64 * 1024;
+  memory_store s(opts(10, 100, budget));
+  for (int i = 0; i < 3; ++i) {
+    append(s, "x");
+    append(s, "y");
+  }
+  const std::string epoch = epoch_of(s, "y");
+  CHECK(append_sized(s, "y", budget) == 4);
+  CHECK(s.bytes_used() <= budget);
+  CHECK(s.position("y").seq == 4);
+  CHECK(epoch_of(s, "y") == epoch);
+  // y's older messages could not be replayed past the gap: they went with it. Others stay.
+  CHECK(history(s, "y", std::nullopt, 10).empty());
+  CHECK(history(s, "x", std::nullopt, 10) == range(1, 3));
+  collector c;
+  CHECK(s.replay("y", 4, epoch, std::ref(c)));
+  CHECK_FALSE(s.replay("y", 3, epoch, std::ref(c)));
+  CHECK(append(s, "y") == 5);
+  CHECK(history(s, "y", std::nullopt, 10) == range(5, 5));
+  CHECK(s.replay("y", 4, epoch, std::ref(c)));
+  CHECK(c.seqs == range(5, 5));
+}
+
+TEST_CASE("memory_store retain keeps a stream's seq and epoch; release lets it go", "[memory_store]") {
+  memory_store s(opts(0, 1));  // every unretained stream idle, one stream kept
+  s.retain("r");               // never published: a record fixes its epoch
+  CHECK(s.stream_count() == 1);
+  const std::string epoch = epoch_of(s, "r");
+  CHECK(s.position("r").seq == 0);
+  for (int i = 0; i < 20; ++i) append(s, "other." + std::to_string(i));  // each forgets the one before
+  CHECK(epoch_of(s, "other.0") != epoch);   // new generations meanwhile
+  CHECK(epoch_of(s, "r") == epoch);
+  CHECK(append(s, "r") == 1);
+  CHECK(epoch_of(s, "r") == epoch);
+  for (int i = 0; i < 20; ++i) append(s, "more." + std::to_string(i));
+  CHECK(s.position("r").seq == 1);  // retained, nothing stored: kept
+  CHECK(epoch_of(s, "r") == epoch);
+  s.retain("r");  // again: no change
+  s.release("r");
+  CHECK(s.position("r").seq == 1);  // idle now, kept until something needs the room
+  append(s, "last");
+  CHECK(s.position("r").seq == 0);
+  CHECK(epoch_of(s, "r") != epoch);
+
+  // A retained stream nobody published to goes away with its last subscriber.
+  memory_store t(opts(10, 100));
+  const std::size_t bytes = t.bytes_used();
+  t.retain("q");
+  CHECK(t.stream_count() == 1);
+  CHECK(t.bytes_used() > bytes);
+  t.release("q");
+  CHECK(t.stream_count() == 0);
+  CHECK(t.bytes_used() == bytes);
+  t.release("q");     // unknown: ignored
+  t.release("none");
+}
+
+TEST_CASE("memory_store keeps a retained stream under byte pressure, dropping its messages", "[memory_store]") {
+  constexpr std::size_t budget = 256 * 1024;
+  memory_store s(opts(10, 100000, budget));
+  s.retain("r");
+  append_sized(s, "r", 1000);
+  const std::string epoch = epoch_of(s, "r");
+  for (int i = 0; i < 200; ++i) {
+    append_sized(s, "flood." + std::to_string(i), 16 * 1024);
+    REQUIRE(s.bytes_used() <= budget);
+  }
+  CHECK(history(s, "r", std::nullopt, 10).empty());  // the oldest message went first
+  CHECK(s.position("r").seq == 1);
+  CHECK(epoch_of(s, "r") == epoch);
+  CHECK(append_sized(s, "r", 1000) == 2);
+  CHECK(epoch_of(s, "r") == epoch);
+}
+
+// Many random operations against what must hold whatever the interleaving.
+TEST_CASE("memory_store randomized: oldest dropped first, seq never restarts within an epoch", "[memory_store]") {
+  constexpr std::size_t budget = 256 * 1024;
+  constexpr std::size_t history_size = 5;
+  memory_store s(opts(history_size, 8, budget));
+  std::mt19937 rng(7);
+  const auto topic_of = [](unsigned i) { return "t" + std::to_string(i); };
+
+  struct publish {
+    std::string topic, epoch;
+    std::uint64_t seq;
+  };
+  std::vector<publish> log;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> last_seq;  // (topic, epoch) -> seq
+  std::set<std::string> retained;
+
+  for (int op = 0; op < 4000; ++op) {
+    const unsigned topic_index = rng() % 30;
+    const std::string topic = topic_of(topic_index);
+    const unsigned kind = rng() % 10;
+    // Retained streams must not move unless published to.
+    std::map<std::string, std::pair<std::string, std::uint64_t>> before;
+    for (const auto& r : retained) before[r] = {epoch_of(s, r), s.position(r).seq};
+
+    if (kind < 7) {
+      std::string epoch;
+      const std::size_t size = 1 + rng() % 20000;
+      const auto seq = s.append(topic, [&](std::uint64_t n) {
+                          epoch = std::string(s.position(topic).epoch);
+                          return switchboard::make_frame(frame_kind::text,
+                                                         topic + ":" + std::string(size, 'x') + "#" + std::to_string(n));
+                        }).first;
+      auto& last = last_seq[{topic, epoch}];
+      REQUIRE(seq == last + 1);  // an epoch never sees its seq restart
+      last = seq;
+      log.push_back({topic, epoch, seq});
+      REQUIRE(s.bytes_used() <= budget);
+      before.erase(topic);
+    } else if (kind == 7) {
+      s.retain(topic);
+      retained.insert(topic);
+    } else if (kind == 8) {
+      s.release(topic);
+      retained.erase(topic);
+      before.erase(topic);
+    } else {
+      history(s, "unknown." + std::to_string(rng()), std::nullopt, 10);
+    }
+    for (const auto& [r, pos] : before) {
+      REQUIRE(epoch_of(s, r) == pos.first);
+      REQUIRE(s.position(r).seq == pos.second);
+    }
+
+    // Every stream's stored run is contiguous and ends at its seq; count the total.
+    std::set<std::pair<std::string, std::uint64_t>> stored;
+    for (unsigned i = 0; i < 30; ++i) {
+      const auto t = topic_of(i);
+      const auto seqs = history(s, t, std::nullopt, 1000);
+      REQUIRE(seqs.size() <= history_size);
+      if (!seqs.empty()) REQUIRE(seqs == range(s.position(t).seq - seqs.size() + 1, s.position(t).seq));
+      for (auto q : seqs) stored.emplace(t, q);
+    }
+    REQUIRE(stored.size() == s.message_count());
+
+    // Among messages not pushed out by their topic's own limit, the stored ones are the
+    // newest: nothing older than a dropped one is still stored.
+    if (op % 10 != 0) continue;
+    std::map<std::pair<std::string, std::string>, std::size_t> later;  // later publishes per stream
+    bool dropped_seen = false;
+    for (auto it = log.rbegin(); it != log.rend(); ++it) {
+      const std::size_t newer = later[{it->topic, it->epoch}]++;
+      if (newer >= history_size) continue;
+      const bool live = epoch_of(s, it->topic) == it->epoch;
+      const bool is_stored = live && stored.count({it->topic, it->seq}) > 0;
+      if (!is_stored) dropped_seen = true;
+      REQUIRE(!(is_stored && dropped_seen));
+    }
+  }
 }
 
 TEST_CASE("memory_store does not keep direct messages", "[memory_store]") {
