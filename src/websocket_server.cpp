@@ -153,7 +153,8 @@ struct server_config : websocketpp::config::asio {
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
   using connection_base = connection_fields;
 
-  static const bool enable_multithreading = false;
+  // Kept for symmetry with websocketpp's configs; only the transport's copy is read.
+  [[maybe_unused]] static const bool enable_multithreading = false;
   // websocketpp embeds the read buffer in every connection object: 1 KiB keeps an idle
   // connection near 8 KiB (16 KiB, the default, costs 15 KiB more per connection).
   static const std::size_t connection_read_buffer_size = 1024;
