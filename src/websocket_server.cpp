@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -33,7 +34,67 @@ struct connection_fields {
   bool closing = false;
   bool paused = false;
   bool awaiting_pong = false;
+  bool pong_pending = false;              // our pong to a client's ping is still queued
+  bool counted = false;                   // counted against max_connections since validation
+  std::optional<std::string> next_pong;   // the latest ping that arrived while a pong was queued
   std::shared_ptr<asio::steady_timer> close_timer;  // cancelled when the connection ends first
+  std::shared_ptr<asio::steady_timer> pong_timer;   // our ping's deadline; cancelled on pong or end
+};
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// 16 bytes are 22 base64 characters and "=="; the 22nd carries 2 bits, so its low 4 are 0.
+bool is_base64_of_16_bytes(std::string_view key) {
+  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
+  for (std::size_t i = 0; i < 22; ++i)
+    if (base64_value(key[i]) < 0) return false;
+  return (base64_value(key[21]) & 0x0F) == 0;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// websocketpp's request, checked as soon as its header is complete: websocketpp would
+// otherwise pick a processor by Sec-WebSocket-Version and speak old drafts (hixie-76 has
+// no size limit and no UTF-8 check, and is answered 500 when its 8-byte body comes in a
+// later read). A refused upgrade loses its Upgrade header, so websocketpp hands it to the
+// HTTP handler, which answers `refusal`.
+class handshake_request : public websocketpp::http::parser::request {
+ public:
+  int refusal = 0;  // HTTP status for a refused upgrade; 0 when not refused
+
+  std::size_t consume(const char* buf, std::size_t len) {
+    const std::size_t used = request::consume(buf, len);
+    if (ready() && !checked_) {
+      checked_ = true;
+      check();
+    }
+    return used;
+  }
+
+ private:
+  void check() {
+    if (!websocketpp::processor::is_websocket_handshake(*this)) return;
+    if (trim(get_header("Sec-WebSocket-Version")) != "13") {
+      refusal = 426;
+    } else if (!is_base64_of_16_bytes(trim(get_header("Sec-WebSocket-Key")))) {
+      // A key given twice arrives joined with ", ", which is not base64.
+      refusal = 400;
+    }
+    if (refusal) remove_header("Upgrade");
+  }
+
+  bool checked_ = false;
 };
 
 // websocketpp's error log, forwarded to websocket_options::log when one is set.
@@ -71,7 +132,7 @@ struct server_config : websocketpp::config::asio {
 
   // One hub, one thread: no locks inside websocketpp either.
   using concurrency_type = websocketpp::concurrency::none;
-  using request_type = base::request_type;
+  using request_type = handshake_request;
   using response_type = base::response_type;
   using message_type = base::message_type;
   using con_msg_manager_type = base::con_msg_manager_type;
@@ -92,22 +153,41 @@ struct server_config : websocketpp::config::asio {
   using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
   using connection_base = connection_fields;
 
-  static const bool enable_multithreading = false;
+  // Kept for symmetry with websocketpp's configs; only the transport's copy is read.
+  [[maybe_unused]] static const bool enable_multithreading = false;
   // websocketpp embeds the read buffer in every connection object: 1 KiB keeps an idle
   // connection near 8 KiB (16 KiB, the default, costs 15 KiB more per connection).
   static const std::size_t connection_read_buffer_size = 1024;
 };
 
+}  // namespace
+}  // namespace switchboard
+
+namespace websocketpp {
+namespace processor {
+// RFC 6455 5.2 requires the minimal length encoding. websocketpp reports a longer one as
+// an internal error (close 1011); here it is the protocol violation it is (close 1002).
+template <>
+lib::error_code hybi13<switchboard::server_config>::validate_incoming_extended_header(frame::basic_header h,
+                                                                                     frame::extended_header e) const {
+  const std::uint64_t size = frame::get_payload_size(h, e);
+  const std::uint8_t code = frame::get_basic_size(h);
+  if ((code == frame::payload_size_code_16bit && size <= frame::limits::payload_size_basic) ||
+      (code == frame::payload_size_code_64bit && size <= frame::limits::payload_size_extended))
+    return make_error_code(error::protocol_violation);
+  if (sizeof(std::size_t) == 4 && (size >> 32)) return make_error_code(error::requires_64bit);
+  return lib::error_code();
+}
+}  // namespace processor
+}  // namespace websocketpp
+
+namespace switchboard {
+namespace {
+
 using server_type = websocketpp::server<server_config>;
 using connection_ptr = server_type::connection_ptr;
 using message_type = server_config::message_type;
 using message_ptr = message_type::ptr;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -152,6 +232,22 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
+// websocketpp checks that a text message ends on a whole character only when it came in
+// one frame; its incremental validator has checked every byte before, so only the final
+// sequence can be unfinished. O(1): at most the last 4 bytes are looked at.
+bool ends_on_whole_character(std::string_view s) {
+  std::size_t tail = 0;
+  while (tail < s.size() && tail < 4) {
+    const auto b = static_cast<unsigned char>(s[s.size() - 1 - tail]);
+    ++tail;
+    if ((b & 0xC0u) != 0x80u) {
+      const std::size_t length = b < 0x80u ? 1 : b >= 0xF0u ? 4 : b >= 0xE0u ? 3 : 2;
+      return length == tail;
+    }
+  }
+  return tail == 0;
+}
+
 void split_resource(std::string_view resource, std::string_view& path, std::string_view& query) {
   const std::size_t q = resource.find('?');
   path = resource.substr(0, q);
@@ -193,7 +289,25 @@ struct websocket_server::impl final : transport {
     }
   };
 
-  impl(hub_endpoint& h, websocket_options o) : hub(h), options(std::move(o)), io(h.context()), ping_timer(io) {}
+  // Our pong to a client's ping: its deleter says it has left, so that at most one is
+  // queued per connection (a client that floods pings and never reads pins nothing).
+  struct pong_sent {
+    std::shared_ptr<message_pool> pool;
+    connection_id id;
+    void operator()(message_type* m) const noexcept {
+      delete m;
+      if (impl* owner = pool->owner) {
+        std::weak_ptr<message_pool> weak = pool;
+        const connection_id done = id;
+        asio::post(owner->io, [weak, done] {
+          if (auto p = weak.lock(); p && p->owner) p->owner->on_pong_left(done);
+        });
+      }
+    }
+  };
+
+  impl(hub_endpoint& h, websocket_options o)
+      : hub(h), options(std::move(o)), io(h.context()), ping_timer(io), accept_timer(io) {}
 
   ~impl() override {
     pool->owner = nullptr;
@@ -208,6 +322,8 @@ struct websocket_server::impl final : transport {
   std::size_t open_connections = 0;
   std::map<std::pair<std::string, std::string>, http_handler> routes;
   asio::steady_timer ping_timer;
+  asio::steady_timer accept_timer;  // the next accept after a failed one
+  std::size_t counted_connections = 0;  // validated and not gone: what max_connections bounds
   std::shared_ptr<message_pool> pool = std::make_shared<message_pool>();
   const connection_fields* reading = nullptr;  // the connection whose message is being handled
   std::uint16_t port = 0;
@@ -298,6 +414,12 @@ struct websocket_server::impl final : transport {
   // --- websocketpp handlers -------------------------------------------------------
 
   bool on_validate(const connection_ptr& con) {
+    if (counted_connections >= hub.settings().max_connections) {
+      con->set_status(websocketpp::http::status_code::service_unavailable);
+      con->set_body(R"({"error":{"code":"overloaded","message":"too many connections"}})");
+      con->append_header("Content-Type", "application/json");
+      return false;
+    }
     std::string_view path, query;
     split_resource(con->get_resource(), path, query);
     if (path != options.path) {
@@ -327,7 +449,11 @@ struct websocket_server::impl final : transport {
       if (authorization.size() > 7 && iequals(authorization.substr(0, 7), "Bearer ")) token = std::string(trim(authorization.substr(7)));
     }
     const std::string remote = con->get_remote_endpoint();
-    auth_result auth = hub.on_handshake(handshake_info{token, origin, remote, path, query, {}});
+    // get_request_header returns a reference into the request, which outlives the call.
+    auto header = [&con](std::string_view name) -> std::string_view {
+      return con->get_request_header(std::string(name));
+    };
+    auth_result auth = hub.on_handshake(handshake_info{token, origin, remote, path, query, header});
     if (!auth.accepted) {
       con->set_status(static_cast<websocketpp::http::status_code::value>(auth.http_status));
       std::string body = R"({"error":{"code":"unauthorized","message":)";
@@ -338,6 +464,8 @@ struct websocket_server::impl final : transport {
       return false;
     }
     con->who = std::move(auth.who);
+    con->counted = true;
+    ++counted_connections;
     return true;
   }
 
@@ -354,15 +482,24 @@ struct websocket_server::impl final : transport {
     if (!con->opened || con->gone) return;
     const frame_kind kind =
         message->get_opcode() == websocketpp::frame::opcode::binary ? frame_kind::binary : frame_kind::text;
+    if (kind == frame_kind::text && !ends_on_whole_character(message->get_payload()))
+      return close(con->sb_id, close_code::invalid_payload, "invalid UTF-8");
     reading = con.get();
     hub.on_message(con->sb_id, kind, message->get_payload());
     reading = nullptr;
   }
 
   void on_gone(const connection_ptr& con) {
+    if (con->counted) {
+      con->counted = false;
+      --counted_connections;
+    }
     if (!con->opened || con->gone) return;
     con->gone = true;
+    // Each timer holds the connection (and its socket) until it fires.
     if (con->close_timer) con->close_timer->cancel();
+    if (con->pong_timer) con->pong_timer->cancel();
+    con->next_pong.reset();
     const connection_id id = con->sb_id;
     const std::size_t slot = slot_of(id);
     if (slot < by_slot.size() && by_slot[slot] == con) by_slot[slot].reset();
@@ -376,7 +513,14 @@ struct websocket_server::impl final : transport {
     split_resource(request.get_uri(), path, query);
     http_response response;
     const auto route = routes.find({request.get_method(), std::string(path)});
-    if (route != routes.end()) {
+    if (request.refusal == 426) {
+      response.status = 426;
+      response.body = R"({"error":{"code":"bad_request","message":"only WebSocket version 13 (RFC 6455) is supported"}})";
+      con->append_header("Sec-WebSocket-Version", "13");
+    } else if (request.refusal) {
+      response.status = request.refusal;
+      response.body = R"({"error":{"code":"bad_request","message":"bad Sec-WebSocket-Key"}})";
+    } else if (route != routes.end()) {
       http_request view{request.get_method(), path, query, request.get_body(),
                         [&request](std::string_view name) -> std::string_view {
                           return request.get_header(std::string(name));
@@ -392,6 +536,7 @@ struct websocket_server::impl final : transport {
     } else if (path == options.path) {
       response.status = 426;  // a plain request on the WebSocket path
       response.body = R"({"error":{"code":"bad_request","message":"WebSocket upgrade required"}})";
+      con->append_header("Sec-WebSocket-Version", "13");
     } else {
       response.status = 404;
       response.body = R"({"error":{"code":"not_found","message":"no such path"}})";
@@ -417,11 +562,105 @@ struct websocket_server::impl final : transport {
       for (const auto& con : by_slot) {
         // A new ping would cancel websocketpp's timer for the one still unanswered.
         if (!con || con->closing || con->gone || con->awaiting_pong) continue;
-        con->awaiting_pong = true;
         std::error_code ping_ec;
         con->ping(std::string(), ping_ec);
+        if (ping_ec) continue;  // not awaiting anything: the next round pings again
+        con->awaiting_pong = true;
+        arm_pong_deadline(con);
       }
       arm_heartbeat();
+    });
+  }
+
+  // Our own deadline rather than websocketpp's pong timer: that one holds the connection
+  // (and its descriptor) until it fires, even after the peer has gone, and nothing can
+  // cancel it from outside. This one is cancelled in on_gone.
+  void arm_pong_deadline(const connection_ptr& con) {
+    const long timeout = static_cast<long>(hub.settings().ping_timeout.count());
+    if (timeout <= 0) return;
+    std::weak_ptr<server_type::connection_type> weak = con;
+    con->pong_timer = con->set_timer(timeout, [this, weak](const std::error_code& e) {
+      if (e) return;
+      if (auto c = weak.lock(); c && !c->gone && c->awaiting_pong) drop(c);
+    });
+  }
+
+  void on_pong(const connection_ptr& con) {
+    con->awaiting_pong = false;
+    if (con->pong_timer) {
+      con->pong_timer->cancel();
+      con->pong_timer.reset();
+    }
+  }
+
+  // Answers a client's ping unless a pong is already queued; then only the latest ping
+  // is remembered, and answered once that pong has left (RFC 6455 5.5.3).
+  void on_ping(const connection_ptr& con, std::string payload) {
+    if (!con->opened || con->gone || con->closing) return;
+    if (con->pong_pending) {
+      con->next_pong = std::move(payload);
+      return;
+    }
+    send_pong(con, payload);
+  }
+
+  void send_pong(const connection_ptr& con, std::string_view payload) {
+    // A ping's payload is at most 125 bytes (websocketpp refuses longer control frames).
+    auto* raw = new message_type(message_type::con_msg_man_ptr(), websocketpp::frame::opcode::pong, payload.size() + 2);
+    raw->set_prepared(true);
+    std::string& bytes = raw->get_raw_payload();
+    bytes.push_back(static_cast<char>(0x8A));  // FIN, opcode pong
+    bytes.push_back(static_cast<char>(payload.size()));
+    bytes.append(payload.data(), payload.size());
+    con->pong_pending = true;
+    if (con->send(message_ptr(raw, pong_sent{pool, con->sb_id}))) {
+      con->pong_pending = false;
+      con->next_pong.reset();
+    }
+  }
+
+  void on_pong_left(connection_id id) {
+    const connection_ptr con = find(id);
+    if (!con) return;
+    con->pong_pending = false;
+    if (!con->next_pong || con->closing) return;
+    const std::string payload = std::move(*con->next_pong);
+    con->next_pong.reset();
+    send_pong(con, payload);
+  }
+
+  // Drives websocketpp's accept loop (as its server::start_accept does), but a failed
+  // accept is retried after a delay: out of descriptors, the listening socket stays
+  // readable, and retrying at once spins a core until one is free.
+  void accept_next() {
+    if (stopped || !server.is_listening()) return;
+    const connection_ptr con = server.get_connection();
+    if (!con) return retry_accept();
+    std::error_code ec;
+    server.async_accept(websocketpp::lib::static_pointer_cast<server_type::transport_con_type>(con),
+                        [this, con](const std::error_code& e) { on_accept(con, e); }, ec);
+    if (ec) {
+      con->terminate(ec);
+      retry_accept();
+    }
+  }
+
+  void on_accept(const connection_ptr& con, const std::error_code& ec) {
+    if (ec) {
+      con->terminate(ec);  // websocketpp's way to release a connection that never started
+      if (stopped || ec == websocketpp::error::operation_canceled) return;
+      log(log_level::warning, "accept failed (" + ec.message() + "); retrying");
+      return retry_accept();
+    }
+    con->start();
+    accept_next();
+  }
+
+  void retry_accept() {
+    if (stopped) return;
+    accept_timer.expires_after(options.accept_retry_delay);
+    accept_timer.async_wait([this](const std::error_code& e) {
+      if (!e) accept_next();
     });
   }
 
@@ -440,7 +679,6 @@ struct websocket_server::impl final : transport {
     server.set_max_message_size(cfg.max_message_bytes);
     server.set_max_http_body_size(cfg.max_message_bytes);
     server.set_close_handshake_timeout(static_cast<long>(cfg.close_timeout.count()));
-    server.set_pong_timeout(static_cast<long>(cfg.ping_timeout.count()));
 
     // After accept: websocketpp's socket_init handler runs before the socket is open,
     // where setting an option silently fails and leaves Nagle's algorithm on.
@@ -454,11 +692,11 @@ struct websocket_server::impl final : transport {
     server.set_close_handler([this](websocketpp::connection_hdl h) { on_gone(server.get_con_from_hdl(h)); });
     server.set_fail_handler([this](websocketpp::connection_hdl h) { on_gone(server.get_con_from_hdl(h)); });
     server.set_http_handler([this](websocketpp::connection_hdl h) { on_http(server.get_con_from_hdl(h)); });
-    server.set_pong_handler([this](websocketpp::connection_hdl h, std::string) {
-      server.get_con_from_hdl(h)->awaiting_pong = false;
-    });
-    server.set_pong_timeout_handler([this](websocketpp::connection_hdl h, std::string) {
-      drop(server.get_con_from_hdl(h));
+    server.set_pong_handler([this](websocketpp::connection_hdl h, std::string) { on_pong(server.get_con_from_hdl(h)); });
+    // false: websocketpp would queue one pong per ping, without any bound.
+    server.set_ping_handler([this](websocketpp::connection_hdl h, std::string payload) {
+      on_ping(server.get_con_from_hdl(h), std::move(payload));
+      return false;
     });
     if (routes.find({"GET", "/health"}) == routes.end())
       routes[{"GET", "/health"}] = [this](const http_request&) { return health(); };
@@ -481,8 +719,7 @@ void websocket_server::start() {
   impl_->server.listen(asio::ip::tcp::endpoint(address, impl_->options.port), ec);
   if (ec) throw std::system_error(ec, "switchboard: listen on " + impl_->options.bind + ":" + std::to_string(impl_->options.port));
   impl_->port = impl_->server.get_local_endpoint(ec).port();
-  impl_->server.start_accept(ec);
-  if (ec) throw std::system_error(ec, "switchboard: accept");
+  impl_->accept_next();
   impl_->arm_heartbeat();
 }
 
@@ -497,6 +734,7 @@ void websocket_server::shutdown() {
   if (i.stopped) return;
   i.stopped = true;
   i.ping_timer.cancel();
+  i.accept_timer.cancel();
   std::error_code ec;
   if (i.server.is_listening()) i.server.stop_listening(ec);
   i.hub.close_all(close_code::going_away, "server shutting down");

@@ -5,6 +5,7 @@
 
 #include <switchboard/transport.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -49,6 +50,9 @@ struct websocket_options {
   /// `Origin` header (not a browser) is never refused by this list.
   std::vector<std::string> allowed_origins;
   int listen_backlog = 4096;         ///< pending connections the kernel may hold
+  /// When accepting fails (out of file descriptors, say), the next attempt waits this
+  /// long instead of spinning on the still-readable listening socket.
+  std::chrono::milliseconds accept_retry_delay{100};
   /// Receives the transport's warnings and errors; logging is off while empty.
   std::function<void(log_level, std::string_view)> log;
 };

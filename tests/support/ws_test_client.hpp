@@ -521,6 +521,35 @@ class ws_test_client {
   bool eof_ = false;
   bool close_sent_ = false;
   bool close_received_ = false;
+
+ public:
+  /// Hands every frame as it arrives (control frames too, fragments unjoined, pings not
+  /// answered) to `on_frame(const detail::ws_frame&)` until it returns true; returns
+  /// `timeout` when that did not happen within `timeout`, `closed` when the stream ended.
+  template <class OnFrame>
+  read_status read_frames(OnFrame&& on_frame, std::chrono::milliseconds timeout = default_timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      detail::ws_frame frame;
+      const detail::ws_parse_status status = reader_.next(frame);
+      if (status == detail::ws_parse_status::ok) {
+        if (on_frame(static_cast<const detail::ws_frame&>(frame))) return read_status::message;
+        continue;
+      }
+      if (status != detail::ws_parse_status::incomplete) {
+        FAIL("the server sent a malformed frame");
+        return read_status::closed;
+      }
+      if (eof_ || !socket_.is_open()) return read_status::closed;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return read_status::timeout;
+      unsigned char* at = reader_.prepare(64 * 1024);
+      std::size_t n = 0;
+      const std::error_code ec = socket_.read_some(at, reader_.writable(), n, left);
+      reader_.commit(n);
+      if (ec && ec != asio::error::timed_out) eof_ = true;
+    }
+  }
 };
 
 /// The value of string member `name` of `v`; FAILs when absent or not a string.
@@ -547,6 +576,26 @@ inline std::string to_json(const rapidjson::Value& v) {
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   v.Accept(writer);
   return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+/// Sends `request` exactly as given (an HTTP request, possibly malformed or followed by
+/// more bytes) to 127.0.0.1:`port` and reads the answer. `later`, when not empty, is sent
+/// after the first answer was awaited for `pause` (to split a request across reads).
+inline http_result raw_http_exchange(std::uint16_t port, std::string_view request, std::string_view later = {},
+                                     std::chrono::milliseconds pause = std::chrono::milliseconds(0),
+                                     std::chrono::milliseconds timeout = default_timeout) {
+  timed_socket socket;
+  if (socket.connect(port, 0, timeout)) return {};
+  if (socket.write(request, timeout)) return {};
+  std::string buffered;
+  if (!later.empty()) {
+    // Whatever arrives meanwhile is kept: an early answer is the answer.
+    char chunk[4096];
+    std::size_t n = 0;
+    if (!socket.read_some(chunk, sizeof chunk, n, pause) || n > 0) buffered.append(chunk, n);
+    if (buffered.empty()) socket.write(later, timeout);
+  }
+  return detail_client::read_http_response(socket, buffered, timeout);
 }
 
 }  // namespace test
