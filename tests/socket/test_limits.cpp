@@ -63,8 +63,11 @@ TEST_CASE("a message over max_message_bytes closes the connection with 1009", "[
     c.open(server.port());
     const std::string whole = padded_ping(1500);
     REQUIRE(c.send_frame(ws_opcode::text, whole.substr(0, 600), false));
+    // 1200 bytes after this one: the server may close (and reset the socket) before the
+    // last fragment is written, so that write may fail; the close frame it sent first
+    // is still there to read.
     REQUIRE(c.send_frame(ws_opcode::continuation, whole.substr(600, 600), false));
-    REQUIRE(c.send_frame(ws_opcode::continuation, whole.substr(1200), true));
+    static_cast<void>(c.send_frame(ws_opcode::continuation, whole.substr(1200), true));
     CHECK(c.expect_close() == 1009);
   }
   // Other connections are unaffected.

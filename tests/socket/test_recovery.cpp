@@ -153,42 +153,42 @@ TEST_CASE("shutdown closes every client with 1001 and run() returns", "[socket][
   REQUIRE(a.send_text(R"({"type":"subscribe","id":1,"topics":["s.t"]})"));
   a.recv_type("ack");
   REQUIRE(server.connection_count() == 4);
+#ifdef SWITCHBOARD_TEST_HAVE_LISTENERS_ON
+  REQUIRE(listeners_on(server.port()) == 1);
+#endif
 
-  const auto started = std::chrono::steady_clock::now();
   server.shutdown();
   CHECK(a.expect_close() == 1001);
   CHECK(b.expect_close() == 1001);
   CHECK(c.expect_close() == 1001);
   CHECK(silent.expect_close() == 1001);
-  REQUIRE(server.wait_stopped(3s));
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  INFO("run() returned " << took.count() << " ms after shutdown");
-  CHECK(took < cfg.close_timeout + 1500ms);
+  // The silent peer never answers, so only close_timeout (300 ms) lets run() return;
+  // the deadline is far above it and only tells "returned" from "waits forever".
+  REQUIRE(server.wait_stopped(30s));
   CHECK(server.failure().empty());
 
-  // The listening socket is closed too.
-  timed_socket probe;
-  CHECK(static_cast<bool>(probe.connect(server.port(), 0, 1000ms)));
+#ifdef SWITCHBOARD_TEST_HAVE_LISTENERS_ON
+  // The listening socket is closed too. (Not probed with a connect: under ctest -j
+  // another test's server may already listen on the freed port.)
+  CHECK(listeners_on(server.port()) == 0);
+#endif
 }
 
 TEST_CASE("shutdown: run() returns once the clients have answered, without waiting out close_timeout",
           "[socket][shutdown]") {
   auto cfg = test_config();
-  cfg.close_timeout = 3000ms;  // long, so that waiting it out is visible
+  // Far longer than the wait below, so that returning within it shows close_timeout
+  // was not waited out, however slowly a loaded machine runs the handshakes.
+  cfg.close_timeout = 120s;
   test_server server(cfg);
   ws_test_client a, b;
   a.open(server.port());
   b.open(server.port(), {"/ws?token=bob", {}, {}, 0});
-  const auto started = std::chrono::steady_clock::now();
   server.shutdown();
   CHECK(a.expect_close() == 1001);
   CHECK(b.expect_close() == 1001);
   // run() returning is the proof: it only does once no connection and no timer is left.
-  const bool stopped_early = server.wait_stopped(1500ms);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  INFO("run() had returned: " << stopped_early << " after " << took.count() << " ms");
-  CHECK(stopped_early);
-  CHECK(server.wait_stopped(5s));
+  CHECK(server.wait_stopped(30s));
 }
 
 TEST_CASE("shutdown with no client returns at once", "[socket][shutdown]") {

@@ -62,6 +62,14 @@ json parse(std::string text) {
   return j;
 }
 
+// The harness steps the hub with poll(), which runs only handlers that are ready. Under
+// load a flush may be deferred to a timer (up to max_write_delay), and poll() would go
+// idle before it fires, so frames would be missing; 0 makes every flush a posted handler.
+sb::config stepped(sb::config cfg) {
+  cfg.max_write_delay = std::chrono::microseconds(0);
+  return cfg;
+}
+
 // A hub on its own io_context with the in-memory transport attached.
 template <class Hub = sb::hub>
 struct harness {
@@ -69,8 +77,8 @@ struct harness {
   Hub hub;
   sb::memory_transport net;
 
-  explicit harness(sb::config cfg = {}) : hub(io, std::move(cfg)), net(hub) {}
-  harness(sb::config cfg, typename Hub::auth_type auth) : hub(io, std::move(cfg), std::move(auth)), net(hub) {}
+  explicit harness(sb::config cfg = {}) : hub(io, stepped(std::move(cfg))), net(hub) {}
+  harness(sb::config cfg, typename Hub::auth_type auth) : hub(io, stepped(std::move(cfg)), std::move(auth)), net(hub) {}
 
   // Runs the loop until nothing is ready: frames leave, write completions and closes arrive.
   void pump() {

@@ -23,8 +23,48 @@
 #include <type_traits>
 #include <utility>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#define SWITCHBOARD_TEST_HAVE_LISTENERS_ON 1
+#endif
+
 namespace switchboard {
 namespace test {
+
+#ifdef SWITCHBOARD_TEST_HAVE_LISTENERS_ON
+/// How many sockets of this process listen on TCP `port`. Tests ask this instead of
+/// trying to connect: under `ctest -j` another test may bind the same port as soon as
+/// it is free, and a connect would then reach that server.
+inline int listeners_on(std::uint16_t port) {
+  int found = 0;
+  const long max_fd = std::min(::sysconf(_SC_OPEN_MAX), 65536L);
+  for (int fd = 0; fd < max_fd; ++fd) {
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 || !listening) continue;
+    sockaddr_storage address{};
+    socklen_t address_length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_length) != 0) continue;
+    std::uint16_t bound = 0;
+    if (address.ss_family == AF_INET) {
+      sockaddr_in v4;
+      std::memcpy(&v4, &address, sizeof v4);
+      bound = ntohs(v4.sin_port);
+    } else if (address.ss_family == AF_INET6) {
+      sockaddr_in6 v6;
+      std::memcpy(&v6, &address, sizeof v6);
+      bound = ntohs(v6.sin6_port);
+    }
+    if (bound == port) ++found;
+  }
+  return found;
+}
+#endif
 
 /// A config with the protocol defaults except a short close timeout, so that tests
 /// which cut connections (or end with clients connected) do not wait a whole second.

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <future>
 #include <set>
@@ -57,12 +58,27 @@ std::string payload(int producer, int index) {
   return R"({"p":)" + std::to_string(producer) + R"(,"i":)" + std::to_string(index) + "}";
 }
 
+// Runs the loop on the calling thread until `id` has received `count` frames, or a
+// generous deadline passes. Under load (and TSan is load) a flush may be deferred to a
+// timer for up to max_write_delay, which poll() alone does not wait for.
+std::vector<std::string> pump_until(asio::io_context& io, sb::memory_transport& net, sb::connection_id id,
+                                    std::size_t count) {
+  std::vector<std::string> got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    pump(io);
+    for (auto& t : net.take_texts(id)) got.push_back(std::move(t));
+    if (got.size() >= count || std::chrono::steady_clock::now() > deadline) return got;
+    io.restart();
+    io.run_one_for(std::chrono::milliseconds(10));  // lets a pending flush timer fire
+  }
+}
+
 sb::connection_id subscriber(asio::io_context& io, sb::memory_transport& net, const char* topics_json) {
   const sb::connection_id id = net.connect();
   REQUIRE(id != 0);
   net.receive_text(id, std::string(R"({"type":"subscribe","id":1,"topics":)") + topics_json + "}");
-  pump(io);
-  const auto frames = net.take_texts(id);
+  const auto frames = pump_until(io, net, id, 2);
   REQUIRE(frames.size() == 2);  // welcome, ack
   return id;
 }
@@ -151,6 +167,8 @@ TEST_CASE("post_publish refuses beyond post_queue_capacity until the hub's threa
   sb::config cfg;
   cfg.timestamps = false;
   cfg.post_queue_capacity = capacity;
+  // This test steps the hub with poll() and expects every frame out: no deferred flushes.
+  cfg.max_write_delay = std::chrono::microseconds(0);
   sb::hub hub(io, cfg);
   sb::memory_transport net(hub);
   const sb::connection_id sub = subscriber(io, net, R"(["cap.*"])");

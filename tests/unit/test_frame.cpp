@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <random>
 #include <string>
 #include <thread>
@@ -14,6 +16,17 @@ using switchboard::frame_writer;
 using switchboard::make_frame;
 using switchboard::shared_frame;
 
+namespace {
+// The reference count behind `f`, read through the block header that sits in front of
+// the payload's headroom (white-box: a handle's own methods cannot tell a shared buffer
+// from a leaked or a prematurely freed one).
+std::uint32_t refs(const shared_frame& f) {
+  using block = switchboard::detail::frame_block;
+  const char* headroom = f.payload().data() - block::headroom;
+  return (reinterpret_cast<const block*>(headroom) - 1)->refs.load(std::memory_order_acquire);
+}
+}  // namespace
+
 TEST_CASE("shared_frame copies share one buffer that lives while any handle does", "[frame]") {
   const std::string text = R"({"type":"message","data":1})";
   std::vector<shared_frame> copies;
@@ -21,14 +34,18 @@ TEST_CASE("shared_frame copies share one buffer that lives while any handle does
   {
     shared_frame original = make_frame(frame_kind::text, text);
     REQUIRE(original);
+    CHECK(refs(original) == 1);
     bytes = original.payload().data();
     for (int i = 0; i < 1000; ++i) copies.push_back(original);
+    CHECK(refs(original) == 1001);
   }  // the original handle is gone; the copies keep the bytes alive
+  CHECK(refs(copies.front()) == 1000);
   std::mt19937 rng(7);
   std::shuffle(copies.begin(), copies.end(), rng);
   while (copies.size() > 1) {
     copies.pop_back();
     REQUIRE(copies.front().payload().data() == bytes);
+    REQUIRE(refs(copies.front()) == copies.size());  // each dropped handle released exactly one reference
   }
   CHECK(copies.front().payload() == text);
   CHECK(copies.front().kind() == frame_kind::text);
@@ -45,28 +62,40 @@ TEST_CASE("shared_frame move, assignment and empty handles", "[frame]") {
   REQUIRE(b);
   CHECK(b.payload().data() == bytes);
   CHECK(b.kind() == frame_kind::binary);
+  CHECK(refs(b) == 1);  // a move takes the reference over, it adds none
 
   shared_frame c = make_frame(frame_kind::text, "other");
   c = b;  // the old buffer of c is released, b's is shared
   CHECK(c.payload().data() == bytes);
-  c = c;  // self-assignment keeps the frame
+  CHECK(refs(b) == 2);
+  const shared_frame& same = c;  // through a reference: a plain `c = c` is a Clang warning
+  c = same;                       // self-assignment keeps the frame
   CHECK(c.payload().data() == bytes);
+  CHECK(refs(b) == 2);
   c = shared_frame();
   CHECK_FALSE(c);
+  CHECK(refs(b) == 1);
   CHECK(b.payload() == std::string_view("\x02\x01x", 3));
 }
 
 TEST_CASE("shared_frame handles may be copied and dropped on several threads", "[frame]") {
   const shared_frame frame = make_frame(frame_kind::text, std::string(300, 'z'));
+  std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&frame] {
+    threads.emplace_back([&frame, &go] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();  // start together
+      std::vector<shared_frame> held;
       for (int i = 0; i < 20000; ++i) {
         shared_frame copy = frame;
         shared_frame moved = std::move(copy);
+        if (i % 8 == 0) held.push_back(moved);  // some copies outlive the iteration
       }
     });
+  go.store(true, std::memory_order_release);
   for (auto& t : threads) t.join();
+  // Every copy made on the threads was released: a lost update would leave this off by some.
+  CHECK(refs(frame) == 1);
   CHECK(frame.payload() == std::string(300, 'z'));
 }
 

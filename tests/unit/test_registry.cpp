@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,7 +27,7 @@ std::vector<connection_id> sorted(std::vector<connection_id> v) {
 TEST_CASE("registry ids are never 0, unique, and not reused after erase", "[registry]") {
   registry r;
   std::set<connection_id> seen;
-  std::vector<connection_id> live;
+  std::vector<connection_id> live, erased;
   for (int round = 0; round < 50; ++round) {
     for (int i = 0; i < 10; ++i) {
       const connection_id id = r.insert(anonymous(), round * 100 + i);
@@ -34,16 +35,26 @@ TEST_CASE("registry ids are never 0, unique, and not reused after erase", "[regi
       REQUIRE(seen.insert(id).second);
       live.push_back(id);
     }
-    // Free some slots so later inserts reuse them.
+    // Free some slots so later inserts reuse them. Every id in `live` is registered, so
+    // each erase must succeed, and only once.
     for (int i = 0; i < 7; ++i) {
       const connection_id gone = live[static_cast<std::size_t>(i * 3) % live.size()];
-      if (r.erase(gone)) {
-        live.erase(std::find(live.begin(), live.end(), gone));
-        CHECK(r.find(gone) == nullptr);  // a stale id does not find the slot's new tenant
-      }
+      REQUIRE(r.erase(gone));
+      CHECK_FALSE(r.erase(gone));
+      live.erase(std::find(live.begin(), live.end(), gone));
+      erased.push_back(gone);
     }
   }
   CHECK(r.connection_count() == live.size());
+  // A stale id finds nothing, even where its slot has a new tenant (as most have by now).
+  std::set<std::uint32_t> live_slots;
+  for (const connection_id id : live) live_slots.insert(registry::slot_of(id));
+  std::size_t reused = 0;
+  for (const connection_id gone : erased) {
+    CHECK(r.find(gone) == nullptr);
+    reused += live_slots.count(registry::slot_of(gone));
+  }
+  CHECK(reused > 0);  // so the lookups above did meet new tenants
   for (const connection_id id : live) {
     auto* e = r.find(id);
     REQUIRE(e != nullptr);
