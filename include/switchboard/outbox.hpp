@@ -55,7 +55,14 @@ class outbox {
   using entry_type = typename Registry::entry;
 
   outbox(asio::io_context& io, const config& cfg, Registry& registry, hub_stats& stats)
-      : io_(io), config_(cfg), registry_(registry), stats_(stats), flush_timer_(io), backlog_timer_(io) {}
+      : io_(io),
+        config_(cfg),
+        registry_(registry),
+        stats_(stats),
+        queue_frames_limit_(cfg.send_queue_frames),
+        queue_bytes_limit_(cfg.send_queue_bytes),
+        flush_timer_(io),
+        backlog_timer_(io) {}
   outbox(const outbox&) = delete;
   outbox& operator=(const outbox&) = delete;
 
@@ -64,13 +71,15 @@ class outbox {
 
   /// Bytes queued to all connections and not yet written.
   std::size_t queued_bytes() const noexcept { return total_queued_; }
+  /// Frames queued to connections so far (`hub_stats::messages_out`).
+  std::uint64_t frames_queued() const noexcept { return frames_queued_; }
 
   /// Queues `frame` to `e`; false when it is closing or was just cut as a slow consumer.
   bool enqueue(entry_type& e, const shared_frame& frame) {
     outbox_slot& c = e.value.out;
     if (c.closing) return false;
     const std::size_t bytes = frame.wire().size();
-    if (c.queued_frames + 1 > config_.send_queue_frames || c.queued_bytes + bytes > config_.send_queue_bytes) {
+    if (c.queued_frames + 1 > queue_frames_limit_ || c.queued_bytes + bytes > queue_bytes_limit_) {
       ++stats_.slow_consumers_dropped;
       close(e, close_code::try_again_later, "slow consumer");
       return false;
@@ -79,7 +88,7 @@ class outbox {
     ++c.queued_frames;
     c.queued_bytes += bytes;
     total_queued_ += bytes;
-    ++stats_.messages_out;
+    ++frames_queued_;
     if (!c.dirty) mark_dirty(e);
     return true;
   }
@@ -87,8 +96,7 @@ class outbox {
   /// True when `frames` more frames of `bytes` in all fit `e`'s send queue now.
   bool fits(const entry_type& e, std::size_t frames, std::size_t bytes) const noexcept {
     const outbox_slot& c = e.value.out;
-    return !c.closing && c.queued_frames + frames <= config_.send_queue_frames &&
-           c.queued_bytes + bytes <= config_.send_queue_bytes;
+    return !c.closing && c.queued_frames + frames <= queue_frames_limit_ && c.queued_bytes + bytes <= queue_bytes_limit_;
   }
 
   /// True when `e` still held frames when the last one was queued: it is behind, and
@@ -249,8 +257,13 @@ class outbox {
   const config& config_;
   Registry& registry_;
   hub_stats& stats_;
+  // The limits a fan-out checks per recipient, kept here rather than read through
+  // config_, so that the loop needs no load through another object.
+  const std::size_t queue_frames_limit_;
+  const std::size_t queue_bytes_limit_;
   transport* transport_ = nullptr;
   std::size_t total_queued_ = 0;
+  std::uint64_t frames_queued_ = 0;
   std::vector<std::uint32_t> dirty_, flushing_;
   std::vector<connection_id> paused_;
   bool flush_scheduled_ = false;

@@ -103,6 +103,7 @@ class hub_core {
 
   hub_stats snapshot() const {
     hub_stats s = stats;
+    s.messages_out = out.frames_queued();
     s.connections = registry.connection_count();
     s.users = registry.user_count();
     s.topics = topics.topic_count();
