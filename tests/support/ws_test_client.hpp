@@ -362,31 +362,7 @@ class ws_test_client {
 
   /// Waits up to `timeout` for the next data message or close frame.
   read_status try_recv(ws_message& out, std::chrono::milliseconds timeout = default_timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      detail::ws_frame frame;
-      const detail::ws_parse_status status = reader_.next(frame);
-      if (status == detail::ws_parse_status::ok) {
-        if (take_frame(frame, out)) return read_status::message;
-        continue;
-      }
-      if (status != detail::ws_parse_status::incomplete) {
-        FAIL("the server sent a malformed frame");
-        return read_status::closed;
-      }
-      if (eof_ || !socket_.is_open()) return read_status::closed;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return read_status::timeout;
-      unsigned char* at = reader_.prepare(64 * 1024);
-      std::size_t n = 0;
-      const std::error_code ec = socket_.read_some(at, reader_.writable(), n, left);
-      reader_.commit(n);
-      if (ec == asio::error::timed_out) {
-        if (n == 0) return read_status::timeout;
-      } else if (ec) {
-        eof_ = true;
-      }
-    }
+    return read_frames([&](const detail::ws_frame& frame) { return take_frame(frame, out); }, timeout);
   }
 
   /// The next data message or close frame; FAILs when none arrives within `timeout` or the
