@@ -61,6 +61,8 @@ class outbox {
         stats_(stats),
         queue_frames_limit_(cfg.send_queue_frames),
         queue_bytes_limit_(cfg.send_queue_bytes),
+        congested_frames_(cfg.send_queue_frames / 8),
+        congested_bytes_(cfg.send_queue_bytes / 8),
         flush_timer_(io),
         backlog_timer_(io) {}
   outbox(const outbox&) = delete;
@@ -99,10 +101,12 @@ class outbox {
     return !c.closing && c.queued_frames + frames <= queue_frames_limit_ && c.queued_bytes + bytes <= queue_bytes_limit_;
   }
 
-  /// True when `e` still held frames when the last one was queued: it is behind, and
-  /// whoever adds to its queue adds to the backlog. A reader that keeps up has an
-  /// empty queue whenever a new message arrives.
-  static bool congested(const entry_type& e) noexcept { return e.value.out.queued_frames > 1; }
+  /// True when `e`'s queue holds over an eighth of its limits: it is behind by more than
+  /// a write or a delayed flush, and whoever adds to its queue adds to the backlog. A
+  /// reader that keeps up never gets there, even while flushes are held back under load.
+  bool congested(const entry_type& e) const noexcept {
+    return e.value.out.queued_frames > congested_frames_ || e.value.out.queued_bytes > congested_bytes_;
+  }
 
   /// Closes `e` with `code` once what is queued now has been handed to the transport.
   void close_after_flush(entry_type& e, std::uint16_t code) {
@@ -261,6 +265,8 @@ class outbox {
   // config_, so that the loop needs no load through another object.
   const std::size_t queue_frames_limit_;
   const std::size_t queue_bytes_limit_;
+  const std::size_t congested_frames_;
+  const std::size_t congested_bytes_;
   transport* transport_ = nullptr;
   std::size_t total_queued_ = 0;
   std::uint64_t frames_queued_ = 0;

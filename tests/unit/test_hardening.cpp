@@ -213,6 +213,7 @@ TEST_CASE("hardening: patterns per connection and tokens per pattern are bounded
 TEST_CASE("hardening: a connection that only asks is not paused by others' backlog", "[hardening]") {
   sb::config cfg;
   cfg.publish_backlog_bytes = 2000;
+  cfg.send_queue_frames = 16;  // congested past 2 queued frames
   harness<> h(cfg);
   const connection_id slow = h.join("slow"), flooder = h.join("flooder"), pinger = h.join("pinger");
   bystander b(h);

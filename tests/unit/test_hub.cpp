@@ -920,6 +920,7 @@ TEST_CASE("hub: a slow consumer is cut with 1013 while others get every message 
 TEST_CASE("hub: publishers are paused while the backlog is over publish_backlog_bytes", "[hub]") {
   sb::config cfg;
   cfg.publish_backlog_bytes = 2000;
+  cfg.send_queue_frames = 16;  // a reader with more than 2 frames queued is behind
   const std::string data = "\"" + std::string(400, 'x') + "\"";
   const std::string publish = R"({"type":"publish","topic":"feed","data":)" + data + "}";
 
