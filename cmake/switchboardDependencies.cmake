@@ -78,3 +78,13 @@ if(NOT TARGET RapidJSON::RapidJSON)
   unset(_switchboard_rapidjson_link)
   unset(_switchboard_rapidjson_include)
 endif()
+
+# --- OpenSSL --------------------------------------------------------------------
+# TLS (wss://, https://) of the WebSocket transport, through asio::ssl.
+if(NOT TARGET OpenSSL::SSL)
+  find_package(OpenSSL QUIET)
+endif()
+if(NOT TARGET OpenSSL::SSL)
+  list(APPEND SWITCHBOARD_MISSING_DEPENDENCIES
+    "OpenSSL (Debian: libssl-dev, vcpkg/Conan: openssl)")
+endif()

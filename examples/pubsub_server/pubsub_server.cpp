@@ -2,10 +2,14 @@
 // /health over WebSocket on one port, driven by the host's own io_context.
 #include <switchboard/switchboard.hpp>
 #include <switchboard/websocket_server.hpp>
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+#include <switchboard/websocketpp_server.hpp>
+#endif
 
 #include <asio/signal_set.hpp>
 
 #include <charconv>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -35,6 +39,10 @@ const char* const usage = R"(usage: pubsub_server [options]
   --max-write-delay-us N       longest wait to batch writes under load (default 10000; 0 = off)
   --echo-to-publisher          deliver publishes back to their publisher
   --allow-origin ORIGIN        allowed browser origin (repeatable; default any)
+  --tls-cert FILE              serve wss:// and https:// with this PEM certificate chain
+  --tls-key FILE               ... and this PEM private key (both or neither)
+  --handshake-timeout-ms N     time to send a complete HTTP request (default 5000)
+  --transport NAME             native (default) or websocketpp, when built with it
   --help                       this text
 )";
 
@@ -57,6 +65,7 @@ Int parse_number(std::string_view option, std::string_view text) {
 int main(int argc, char** argv) {
   switchboard::config cfg;
   switchboard::websocket_options options;
+  std::string transport = "native";
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -89,16 +98,43 @@ int main(int argc, char** argv) {
     else if (arg == "--max-pattern-tokens") cfg.max_pattern_tokens = parse_number<std::size_t>(arg, value);
     else if (arg == "--max-write-delay-us") cfg.max_write_delay = std::chrono::microseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--allow-origin") options.allowed_origins.emplace_back(value);
+    else if (arg == "--tls-cert") options.tls.certificate_chain_file = std::string(value);
+    else if (arg == "--tls-key") options.tls.private_key_file = std::string(value);
+    else if (arg == "--handshake-timeout-ms") options.handshake_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
+    else if (arg == "--transport") transport = std::string(value);
     else fail("unknown option " + std::string(arg));
   }
   if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");
+  if (options.tls.certificate_chain_file.empty() != options.tls.private_key_file.empty())
+    fail("--tls-cert and --tls-key go together");
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+  if (transport != "native" && transport != "websocketpp") fail("--transport is native or websocketpp");
+#else
+  if (transport != "native") fail("--transport websocketpp needs a build with SWITCHBOARD_WITH_WEBSOCKETPP=ON");
+#endif
 
   // The host owns the event loop; the hub and the server only schedule work on it.
   asio::io_context io;
   switchboard::hub hub{io, cfg};
-  switchboard::websocket_server server{hub, options};
+  // Either transport behind the same three calls: start, port, shutdown.
+  std::unique_ptr<switchboard::websocket_server> native;
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+  std::unique_ptr<switchboard::websocketpp_server> adapter;
+#endif
+  std::uint16_t port = 0;
   try {
-    server.start();
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+    if (transport == "websocketpp") {
+      adapter = std::make_unique<switchboard::websocketpp_server>(hub, options);
+      adapter->start();
+      port = adapter->port();
+    }
+#endif
+    if (transport == "native") {
+      native = std::make_unique<switchboard::websocket_server>(hub, options);
+      native->start();
+      port = native->port();
+    }
   } catch (const std::exception& ex) {
     std::cerr << "pubsub_server: " << ex.what() << "\n";
     return 1;
@@ -107,10 +143,15 @@ int main(int argc, char** argv) {
   // SIGINT/SIGTERM: close every client with 1001, then run() returns when they are gone.
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const std::error_code& ec, int) {
-    if (!ec) server.shutdown();
+    if (ec) return;
+    if (native) native->shutdown();
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+    if (adapter) adapter->shutdown();
+#endif
   });
 
-  std::cout << "switchboard listening on ws://" << options.bind << ":" << server.port() << options.path << std::endl;
+  const char* scheme = options.tls.enabled() ? "wss" : "ws";
+  std::cout << "switchboard listening on " << scheme << "://" << options.bind << ":" << port << options.path << std::endl;
   io.run();
   return 0;
 }

@@ -63,6 +63,7 @@ inline std::error_code make_error_code(error e) noexcept { return {static_cast<i
 namespace close_code {
 constexpr std::uint16_t normal = 1000;
 constexpr std::uint16_t going_away = 1001;         ///< server shutting down
+constexpr std::uint16_t protocol_error = 1002;     ///< a frame breaking RFC 6455
 constexpr std::uint16_t invalid_payload = 1007;    ///< invalid UTF-8 in a text frame
 constexpr std::uint16_t policy_violation = 1008;   ///< auth failure, expired token, per-user limit
 constexpr std::uint16_t message_too_big = 1009;    ///< larger than max_message_bytes

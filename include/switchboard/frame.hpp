@@ -18,6 +18,8 @@ namespace switchboard {
 /// Whether a frame travels as a WebSocket text or binary message.
 enum class frame_kind : std::uint8_t { text = 1, binary = 2 };
 
+class shared_frame;
+
 namespace detail {
 
 // Header, then room for the WebSocket header, then the payload: one allocation per frame.
@@ -32,6 +34,10 @@ struct frame_block {
   char* storage() noexcept { return reinterpret_cast<char*>(this + 1); }
   const char* payload() const noexcept { return reinterpret_cast<const char*>(this + 1) + headroom; }
 };
+
+/// A WebSocket control frame (close, ping or pong; `payload` at most 125 bytes), for
+/// transports: it travels through the same write path as messages.
+inline shared_frame make_control_frame(ws_opcode opcode, std::string_view payload);
 
 }  // namespace detail
 
@@ -53,6 +59,7 @@ class shared_frame {
   ~shared_frame() { release(); }
 
   explicit operator bool() const noexcept { return block_ != nullptr; }
+  /// Text or binary (a transport's control frames carry their opcode here instead).
   frame_kind kind() const noexcept { return block_->kind; }
   /// The message as the application sees it (JSON text, or the binary envelope).
   std::string_view payload() const noexcept { return {block_->payload(), block_->payload_size}; }
@@ -81,7 +88,8 @@ class shared_frame {
 /// follows std::string (`append`, `push_back`) so the JSON helpers write to either.
 class frame_writer {
  public:
-  explicit frame_writer(frame_kind kind, std::size_t capacity_hint = 256) : kind_(kind) { grow(capacity_hint); }
+  explicit frame_writer(frame_kind kind, std::size_t capacity_hint = 256)
+      : frame_writer(static_cast<detail::ws_opcode>(kind), capacity_hint) {}
   frame_writer(const frame_writer&) = delete;
   frame_writer& operator=(const frame_writer&) = delete;
   ~frame_writer() { std::free(raw_); }
@@ -117,16 +125,20 @@ class frame_writer {
       reserve(size_ + note.size());
       std::memcpy(payload_begin() + size_, note.data(), note.size());
     }
-    auto* block = ::new (raw_) detail::frame_block{{1}, kind_, 0, static_cast<std::uint8_t>(note.size()), size_};
+    auto* block = ::new (raw_)
+        detail::frame_block{{1}, static_cast<frame_kind>(opcode_), 0, static_cast<std::uint8_t>(note.size()), size_};
     raw_ = nullptr;
     const auto header = detail::ws_header_size(size_);
     block->ws_header_size = static_cast<std::uint8_t>(header);
     detail::write_ws_header(reinterpret_cast<unsigned char*>(block->storage() + detail::frame_block::headroom - header),
-                            static_cast<detail::ws_opcode>(kind_), size_);
+                            opcode_, size_);
     return shared_frame(block);
   }
 
  private:
+  friend shared_frame detail::make_control_frame(detail::ws_opcode, std::string_view);
+  frame_writer(detail::ws_opcode opcode, std::size_t capacity_hint) : opcode_(opcode) { grow(capacity_hint); }
+
   static constexpr std::size_t prefix = sizeof(detail::frame_block) + detail::frame_block::headroom;
   char* payload_begin() const noexcept { return raw_ + prefix; }
   void reserve(std::size_t needed) {
@@ -139,7 +151,7 @@ class frame_writer {
     capacity_ = capacity;
   }
 
-  frame_kind kind_;
+  detail::ws_opcode opcode_;
   char* raw_ = nullptr;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
@@ -151,6 +163,14 @@ inline shared_frame make_frame(frame_kind kind, std::string_view payload) {
   writer.append(payload);
   return std::move(writer).finish();
 }
+
+namespace detail {
+inline shared_frame make_control_frame(ws_opcode opcode, std::string_view payload) {
+  frame_writer writer(opcode, payload.size());
+  writer.append(payload);
+  return std::move(writer).finish();
+}
+}  // namespace detail
 
 }  // namespace switchboard
 

@@ -112,9 +112,9 @@ class memory_transport final : public transport {
   }
 
   // transport
-  void write(connection_id id, const shared_frame* frames, std::size_t count) override {
+  bool write(connection_id id, const shared_frame* frames, std::size_t count) override {
     client* c = find(id);
-    if (!c) return;
+    if (!c) return true;
     for (std::size_t i = 0; i < count; ++i) {
       ++frames_written_;
       bytes_written_ += frames[i].wire().size();
@@ -124,6 +124,7 @@ class memory_transport final : public transport {
       c->completion_held = true;
     else
       complete_later(id);
+    return false;  // completes later, like a socket write
   }
   void close(connection_id id, std::uint16_t code, std::string_view) override {
     client* c = find(id);

@@ -213,9 +213,11 @@ class outbox {
     c.inflight_frames = c.queued_frames;  // nothing else is in flight
     c.inflight_bytes = c.queued_bytes;
     stats_.bytes_out += c.inflight_bytes;
-    // The transport copies what it needs and never calls back from inside write().
-    if (transport_) transport_->write(e.id, c.pending.data(), c.pending.size());
+    // The transport copies what it needs and never calls back from inside write(); it
+    // says whether the frames already left.
+    const bool left = !transport_ || transport_->write(e.id, c.pending.data(), c.pending.size());
     c.pending.clear();
+    if (left) write_complete(e);
   }
 
   void resume_readers_if_drained() {

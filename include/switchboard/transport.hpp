@@ -55,9 +55,10 @@ class transport {
  public:
   virtual ~transport() = default;
   /// Sends `count` frames to `id`, in order, ideally as one socket write. The transport
-  /// copies or references what it needs before returning, and calls
-  /// `hub_endpoint::on_write_complete(id)` once they have left (or were dropped).
-  virtual void write(connection_id id, const shared_frame* frames, std::size_t count) = 0;
+  /// copies or references what it needs before returning. Returns true when the frames
+  /// have already left (or were dropped); otherwise it calls
+  /// `hub_endpoint::on_write_complete(id)` once they have.
+  virtual bool write(connection_id id, const shared_frame* frames, std::size_t count) = 0;
   /// Starts a close handshake with `code`; the socket is closed within
   /// `config::close_timeout` even if the peer never answers.
   virtual void close(connection_id id, std::uint16_t code, std::string_view reason) = 0;

@@ -62,7 +62,7 @@ TEST_CASE("a slow consumer is cut off while a healthy subscriber receives every 
   // The slow peer never reads, so it never answers the close frame: only close_timeout
   // (300 ms) can end its socket. Waiting far longer than that proves it did, without
   // asserting how soon a loaded machine gets round to it.
-  CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 2; }, 30s));
+  CHECK(server.wait_until([](auto&, server_under_test& s) { return s.connection_count() == 2; }, 30s));
 
   // The slow one got a gap-free prefix of the stream, then 1013 or a dropped socket.
   std::uint64_t slow_seq = 0;
@@ -158,5 +158,5 @@ TEST_CASE("heartbeat with ping_timeout shorter than ping_interval", "[socket][he
   CHECK(alive.pings_received() >= 3);
   REQUIRE(alive.send_text(R"({"type":"ping","id":2})"));
   CHECK(num(alive.recv_type("pong"), "id") == 2);
-  CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 1; }));
+  CHECK(server.wait_until([](auto&, server_under_test& s) { return s.connection_count() == 1; }));
 }

@@ -189,17 +189,19 @@ TEST_CASE("GET /health reports the server's counters as JSON", "[socket][http]")
 }
 
 TEST_CASE("routes added with add_route answer on the same port", "[socket][http]") {
-  test_server server(test_config(), {}, [](test_server::hub_type&, switchboard::websocket_server& s) {
+  test_server server(test_config(), {}, [](test_server::hub_type&, server_under_test& s) {
     s.add_route("POST", "/echo", [](const switchboard::http_request& request) {
-      return switchboard::http_response{201, "text/plain", std::string(request.method) + " " +
-                                                               std::string(request.path) + " " +
-                                                               std::string(request.query) + " " +
-                                                               std::string(request.header("X-Test")) + " " +
-                                                               std::string(request.body)};
+      switchboard::http_response response;
+      response.status = 201;
+      response.content_type = "text/plain";
+      response.body = std::string(request.method) + " " + std::string(request.path) + " " + std::string(request.query) +
+                      " " + std::string(request.header("X-Test")) + " " + std::string(request.body);
+      return response;
     });
   });
   const http_result r = http_request(server.port(), "POST", "/echo?q=1", "hello", {"X-Test: yes"});
   CHECK(r.status == 201);
   CHECK(r.body == "POST /echo q=1 yes hello");
-  CHECK(http_request(server.port(), "GET", "/echo").status == 404);
+  CHECK(http_request(server.port(), "GET", "/echo").status == 405);  // the path exists, not for GET
+  CHECK(http_request(server.port(), "GET", "/nowhere").status == 404);
 }

@@ -73,7 +73,7 @@ TEST_CASE("a message over max_message_bytes closes the connection with 1009", "[
   // Other connections are unaffected.
   REQUIRE(bystander.send_text(R"({"type":"ping","id":2})"));
   CHECK(num(bystander.recv_type("pong"), "id") == 2);
-  CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 1; }));
+  CHECK(server.wait_until([](auto&, server_under_test& s) { return s.connection_count() == 1; }));
 }
 
 TEST_CASE("invalid UTF-8 in a text frame closes the connection with 1007", "[socket][limits]") {
@@ -167,7 +167,7 @@ TEST_CASE("max_connections_per_user: the next connection gets forbidden, then cl
   REQUIRE(a1.send_text(R"({"type":"command","id":1,"name":"user_count"})"));
   const rapidjson::Document users = a1.recv_type("result");
   CHECK(num(users["data"], "users") == 2);
-  CHECK(server.wait_until([](auto&, switchboard::websocket_server& s) { return s.connection_count() == 3; }));
+  CHECK(server.wait_until([](auto&, server_under_test& s) { return s.connection_count() == 3; }));
 
   // Anonymous connections have no per-user limit.
   ws_test_client anon[3];

@@ -214,7 +214,7 @@ TEST_CASE("direct reaches every connection of the user", "[socket][direct]") {
 }
 
 TEST_CASE("commands: built-ins, application commands and unknown names", "[socket][command]") {
-  test_server server(test_config(), {}, [](test_server::hub_type& hub, switchboard::websocket_server&) {
+  test_server server(test_config(), {}, [](test_server::hub_type& hub, server_under_test&) {
     hub.handlers().add_command("add", [](test_server::hub_type::request_context& ctx) {
       const auto& p = ctx.params();
       if (!p.IsObject() || !p.HasMember("a") || !p.HasMember("b") || !p["a"].IsInt() || !p["b"].IsInt())
@@ -371,7 +371,7 @@ TEST_CASE("ping is answered with pong, with and without an id", "[socket][ping]"
 }
 
 TEST_CASE("application types are routed to their handlers", "[socket][handlers]") {
-  test_server server(test_config(), {}, [](test_server::hub_type& hub, switchboard::websocket_server&) {
+  test_server server(test_config(), {}, [](test_server::hub_type& hub, server_under_test&) {
     hub.handlers().on("chat", [](test_server::hub_type::request_context& ctx) {
       const auto& doc = ctx.json();
       if (!doc.HasMember("text") || !doc["text"].IsString()) return ctx.fail(switchboard::error::bad_request, "text required");

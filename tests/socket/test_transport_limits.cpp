@@ -261,7 +261,7 @@ TEST_CASE("max_connections: the next upgrade gets 503, the others are served", "
     watch.check();
     third.disconnect();
   }
-  REQUIRE(server.wait_until([](auto&, websocket_server& s) { return s.connection_count() == 2; }));
+  REQUIRE(server.wait_until([](auto&, server_under_test& s) { return s.connection_count() == 2; }));
   ws_test_client again;
   again.open(server.port());
   watch.check();
@@ -289,8 +289,8 @@ TEST_CASE("out of file descriptors the accept loop waits instead of spinning, an
     REQUIRE(::connect(waiting, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
 
     // Let the server meet the error, then watch its thread over a window.
-    REQUIRE(server.wait_until([&](auto&, websocket_server&) { return log_lines.load() > 0; }));
-    const auto cpu = [&] { return server.call([](auto&, websocket_server&) { return thread_cpu_seconds(); }); };
+    REQUIRE(server.wait_until([&](auto&, server_under_test&) { return log_lines.load() > 0; }));
+    const auto cpu = [&] { return server.call([](auto&, server_under_test&) { return thread_cpu_seconds(); }); };
     const std::size_t lines_before = log_lines.load();
     const double cpu_before = cpu();
     const auto wall_before = std::chrono::steady_clock::now();
@@ -327,9 +327,9 @@ TEST_CASE("a peer that leaves with a ping outstanding is released at once", "[so
     REQUIRE(pinged == read_status::message);
     peer.disconnect();
   }
-  CHECK(server.wait_until([](auto&, websocket_server& s) { return s.connection_count() == 2; }, std::chrono::seconds(3)));
+  CHECK(server.wait_until([](auto&, server_under_test& s) { return s.connection_count() == 2; }, std::chrono::seconds(3)));
   // The server's socket for the peer is closed, not held until the pong deadline.
-  CHECK(server.wait_until([&](auto&, websocket_server&) { return open_descriptors() <= descriptors; },
+  CHECK(server.wait_until([&](auto&, server_under_test&) { return open_descriptors() <= descriptors; },
                           std::chrono::seconds(3)));
   watch.check();
   // Nothing of the peer keeps the io_context busy: shutdown completes promptly.

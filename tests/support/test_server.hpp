@@ -1,10 +1,14 @@
-// A hub and its websocket_server on 127.0.0.1, on a free port, run by a background
+// A hub and its server_under_test on 127.0.0.1, on a free port, run by a background
 // thread, for socket tests.
 #ifndef SWITCHBOARD_TESTS_SUPPORT_TEST_SERVER_HPP
 #define SWITCHBOARD_TESTS_SUPPORT_TEST_SERVER_HPP
 
 #include <switchboard/hub.hpp>
+#ifdef SWITCHBOARD_TEST_WEBSOCKETPP
+#include <switchboard/websocketpp_server.hpp>
+#else
 #include <switchboard/websocket_server.hpp>
+#endif
 
 #include <asio.hpp>
 #include <catch2/catch.hpp>
@@ -35,6 +39,13 @@
 
 namespace switchboard {
 namespace test {
+
+/// The transport the socket tests run against (the suite is built once for each).
+#ifdef SWITCHBOARD_TEST_WEBSOCKETPP
+using server_under_test = websocketpp_server;
+#else
+using server_under_test = websocket_server;
+#endif
 
 #ifdef SWITCHBOARD_TEST_HAVE_LISTENERS_ON
 /// How many sockets of this process listen on TCP `port`. Tests ask this instead of
@@ -97,7 +108,7 @@ struct strict_auth {
   }
 };
 
-/// Runs `basic_hub<Policies>` and a `websocket_server` on their own io_context and thread.
+/// Runs `basic_hub<Policies>` and a `server_under_test` on their own io_context and thread.
 ///
 /// The hub and server are built, configured (`setup`) and started on the constructing
 /// thread before the io_context runs, so `port()` is known at once. Afterwards the hub
@@ -108,7 +119,7 @@ class basic_test_server {
  public:
   using hub_type = basic_hub<Policies>;
   using auth_type = typename hub_type::auth_type;
-  using setup_fn = std::function<void(hub_type&, websocket_server&)>;
+  using setup_fn = std::function<void(hub_type&, server_under_test&)>;
 
   explicit basic_test_server(config cfg = test_config(), websocket_options options = {}, setup_fn setup = {},
                              auth_type auth = auth_type{})
@@ -149,8 +160,8 @@ class basic_test_server {
   /// server thread does not run it within `timeout` (or has stopped).
   template <class F>
   auto call(F f, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000))
-      -> std::invoke_result_t<F&, hub_type&, websocket_server&> {
-    using result_type = std::invoke_result_t<F&, hub_type&, websocket_server&>;
+      -> std::invoke_result_t<F&, hub_type&, server_under_test&> {
+    using result_type = std::invoke_result_t<F&, hub_type&, server_under_test&>;
     // Shared: if the wait times out, the task may still run later.
     auto task = std::make_shared<std::packaged_task<result_type()>>(
         [this, f = std::move(f)]() mutable { return f(hub_, server_); });
@@ -170,7 +181,7 @@ class basic_test_server {
   bool wait_until(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      if (call([&predicate](hub_type& h, websocket_server& s) { return static_cast<bool>(predicate(h, s)); }))
+      if (call([&predicate](hub_type& h, server_under_test& s) { return static_cast<bool>(predicate(h, s)); }))
         return true;
       if (std::chrono::steady_clock::now() >= deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -179,12 +190,12 @@ class basic_test_server {
 
   /// Open WebSocket connections, as the transport counts them.
   std::size_t connection_count() {
-    return call([](hub_type&, websocket_server& s) { return s.connection_count(); });
+    return call([](hub_type&, server_under_test& s) { return s.connection_count(); });
   }
 
   /// The hub's counters.
   hub_stats stats() {
-    return call([](hub_type& h, websocket_server&) { return h.stats(); });
+    return call([](hub_type& h, server_under_test&) { return h.stats(); });
   }
 
   /// Asks the server thread to shut the server down (close 1001 to everyone); returns
@@ -219,7 +230,7 @@ class basic_test_server {
   // destructor's body, then the server goes before the hub it is attached to.
   asio::io_context io_;
   hub_type hub_;
-  websocket_server server_;
+  server_under_test server_;
   std::uint16_t port_ = 0;
   std::mutex mutex_;
   std::condition_variable stopped_cv_;

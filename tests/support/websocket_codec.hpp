@@ -6,6 +6,7 @@
 
 #include <switchboard/detail/base64.hpp>
 #include <switchboard/detail/websocket_frame.hpp>
+#include <switchboard/detail/websocket_handshake.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -212,74 +213,11 @@ inline std::string ws_base64_encode(const unsigned char* data, std::size_t size)
   return out;
 }
 
-/// SHA-1 (FIPS 180-4). Only the handshake's accept key needs it; SHA-1 is not used
-/// for anything that must resist collisions.
-inline std::string ws_sha1(std::string_view input) {
-  std::uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
-  const auto rol = [](std::uint32_t x, unsigned n) { return (x << n) | (x >> (32 - n)); };
-  const std::uint64_t bits = std::uint64_t(input.size()) * 8;
-  // Message, 0x80, zeros, 64-bit big-endian length: a whole number of 64-byte blocks.
-  const std::size_t padded = (input.size() + 8) / 64 * 64 + 64;
-  for (std::size_t block = 0; block < padded; block += 64) {
-    std::uint32_t w[80];
-    for (std::size_t i = 0; i < 16; ++i) {
-      std::uint32_t word = 0;
-      for (std::size_t j = 0; j < 4; ++j) {
-        const std::size_t at = block + i * 4 + j;
-        std::uint32_t byte = 0;
-        if (at < input.size()) {
-          byte = static_cast<unsigned char>(input[at]);
-        } else if (at == input.size()) {
-          byte = 0x80u;
-        } else if (at >= padded - 8) {
-          byte = static_cast<std::uint32_t>((bits >> ((padded - 1 - at) * 8)) & 0xFFu);
-        }
-        word = (word << 8) | byte;
-      }
-      w[i] = word;
-    }
-    for (std::size_t i = 16; i < 80; ++i) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (std::size_t i = 0; i < 80; ++i) {
-      std::uint32_t f, k;
-      if (i < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5A827999u;
-      } else if (i < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ED9EBA1u;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8F1BBCDCu;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xCA62C1D6u;
-      }
-      const std::uint32_t t = rol(a, 5) + f + e + k + w[i];
-      e = d;
-      d = c;
-      c = rol(b, 30);
-      b = a;
-      a = t;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-  }
-  std::string digest(20, '\0');
-  for (std::size_t i = 0; i < 20; ++i) digest[i] = static_cast<char>((h[i / 4] >> (24 - 8 * (i % 4))) & 0xFFu);
-  return digest;
-}
+/// SHA-1, as the server computes it for the accept key.
+inline std::string ws_sha1(std::string_view input) { return switchboard::detail::sha1(input); }
 
 /// The `Sec-WebSocket-Accept` value a server must answer to `client_key`.
-inline std::string ws_accept_key(std::string_view client_key) {
-  std::string input(client_key);
-  input += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  const std::string digest = ws_sha1(input);
-  return ws_base64_encode(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
-}
+inline std::string ws_accept_key(std::string_view client_key) { return switchboard::detail::websocket_accept_key(client_key); }
 
 /// A `Sec-WebSocket-Key` made from 16 random bytes supplied by the caller.
 inline std::string ws_client_key(const unsigned char* nonce16) { return ws_base64_encode(nonce16, 16); }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace switchboard {
@@ -37,14 +38,75 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexc
   return 0;
 }
 
+/// Validates UTF-8 (RFC 3629) fed in pieces, as a fragmented WebSocket text message
+/// arrives: a sequence split across pieces is checked across the split, and an invalid
+/// byte is reported in the piece that holds it, not at the end of the message. Runs of
+/// ASCII are checked eight bytes at a time.
+class utf8_validator {
+ public:
+  /// Checks the next `size` bytes; false once anything fed so far is not UTF-8.
+  bool feed(const char* data, std::size_t size) noexcept {
+    if (failed_) return false;
+    const auto* p = reinterpret_cast<const unsigned char*>(data);
+    const auto* const end = p + size;
+    while (p < end) {
+      if (need_ == 0) {
+        // ASCII fast path: a word without any high bit is eight valid characters.
+        while (end - p >= 8) {
+          std::uint64_t word;
+          std::memcpy(&word, p, 8);
+          if (word & 0x8080808080808080ull) break;
+          p += 8;
+        }
+        if (p == end) break;
+        const unsigned char c = *p++;
+        if (c < 0x80) continue;
+        if (c >= 0xC2 && c <= 0xDF) {
+          expect(1, 0x80, 0xBF);
+        } else if (c >= 0xE0 && c <= 0xEF) {
+          // E0: no overlong forms; ED: no UTF-16 surrogates.
+          expect(2, c == 0xE0 ? 0xA0 : 0x80, c == 0xED ? 0x9F : 0xBF);
+        } else if (c >= 0xF0 && c <= 0xF4) {
+          // F0: no overlong forms; F4: nothing past U+10FFFF.
+          expect(3, c == 0xF0 ? 0x90 : 0x80, c == 0xF4 ? 0x8F : 0xBF);
+        } else {
+          return fail();
+        }
+      } else {
+        const unsigned char c = *p++;
+        if (c < low_ || c > high_) return fail();
+        --need_;
+        low_ = 0x80;
+        high_ = 0xBF;
+      }
+    }
+    return true;
+  }
+  /// True when everything fed so far is UTF-8 and ends on a whole character.
+  bool complete() const noexcept { return !failed_ && need_ == 0; }
+  /// Starts over, for the next message.
+  void reset() noexcept { *this = utf8_validator(); }
+
+ private:
+  void expect(std::uint8_t continuations, std::uint8_t low, std::uint8_t high) noexcept {
+    need_ = continuations;
+    low_ = low;
+    high_ = high;
+  }
+  bool fail() noexcept {
+    failed_ = true;
+    return false;
+  }
+
+  std::uint8_t need_ = 0;  // continuation bytes still expected
+  std::uint8_t low_ = 0x80, high_ = 0xBF;  // the range the next continuation byte must be in
+  bool failed_ = false;
+};
+
 /// True when `s` is entirely well-formed UTF-8.
 inline bool is_valid_utf8(std::string_view s) noexcept {
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_sequence_length(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
+  utf8_validator v;
+  return v.feed(s.data(), s.size()) && v.complete();
 }
 
 /// Longest user id, in bytes (PROTOCOL section 1).
