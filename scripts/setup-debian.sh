@@ -9,6 +9,7 @@ packages=(
   libsqlite3-dev libhiredis-dev libssl-dev
   catch2 libbenchmark-dev
   python3-websockets nodejs npm
+  chromium openssl  # tests/interop: the headless browser, certificates for wss://
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
