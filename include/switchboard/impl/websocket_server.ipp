@@ -795,7 +795,7 @@ class ws_connection final : public ws_connection_base {
         if (phase_ == phase::dead) return;
         if (ec) return drop_now();
         std::string().swap(out_bytes_);
-        written();
+        flush_output();  // what was queued meanwhile; written() once nothing is left
       });
     } else {
       for (;;) {
