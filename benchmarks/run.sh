@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs switchboard's benchmark comparison.
 #
-# switchboard's pubsub_server is measured side by side with two peers that implement
-# the same protocol subset (subscribe, publish, message): a naive websocketpp server
+# switchboard's pubsub_server is measured with its own transport (`switchboard`) and with
+# the websocketpp adapter (`adapter`, --transport websocketpp), side by side with two
+# peers that implement the same protocol subset (subscribe, publish, message): a naive
+# websocketpp server
 # (one send() per recipient) and a Node `ws` server (each publish serialized once).
 # Every server is pinned to one core and the load generator to the other. Each
 # scenario runs RUNS times per server, servers interleaved within a repetition, each
@@ -17,7 +19,8 @@
 #   sweep     fan-out rate raised until < 99% delivered or p99 >= 50 ms; highest passing deliveries/s
 #
 # Build first (this script builds nothing):
-#   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSWITCHBOARD_BUILD_BENCHMARKS=ON
+#   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSWITCHBOARD_BUILD_BENCHMARKS=ON \
+#         -DSWITCHBOARD_WITH_WEBSOCKETPP=ON
 #   cmake --build build-bench -j2
 #   benchmarks/run.sh
 #
@@ -25,7 +28,7 @@
 #   BUILD=build-bench      build directory (absolute, or relative to the repository root)
 #   RUNS=5                 repetitions of every scenario (about 12 minutes in all)
 #   SWEEP_RUNS=$RUNS       repetitions of the sweep, the longest scenario
-#   SERVERS="switchboard naive node"
+#   SERVERS="switchboard adapter naive node"
 #   SCENARIOS="fanout rtt idle overload sweep"
 #   RESULTS=FILE           raw results, one JSON line per run
 #                          (default: $BUILD/benchmark-results-<date>.jsonl)
@@ -42,7 +45,7 @@ BUILD=${BUILD:-build-bench}
 [[ $BUILD == /* ]] || BUILD="$ROOT/$BUILD"
 RUNS=${RUNS:-5}
 SWEEP_RUNS=${SWEEP_RUNS:-$RUNS}
-SERVERS=${SERVERS:-"switchboard naive node"}
+SERVERS=${SERVERS:-"switchboard adapter naive node"}
 SCENARIOS=${SCENARIOS:-"fanout rtt idle overload sweep"}
 RESULTS=${RESULTS:-"$BUILD/benchmark-results-$(date +%Y%m%d-%H%M%S).jsonl"}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -85,8 +88,8 @@ scenario_timeout() {
 available=()
 for server in $SERVERS; do
   case $server in
-    switchboard)
-      if [[ -x $PUBSUB ]]; then available+=(switchboard); else echo "skipping switchboard: $PUBSUB not built"; fi ;;
+    switchboard | adapter)
+      if [[ -x $PUBSUB ]]; then available+=("$server"); else echo "skipping $server: $PUBSUB not built"; fi ;;
     naive)
       if [[ -x $NAIVE ]]; then available+=(naive); else echo "skipping naive: $NAIVE not built"; fi ;;
     node)
@@ -143,6 +146,7 @@ start_server() {
   local log="$WORK/server.log" cmd i
   case $1 in
     switchboard) cmd=("$PUBSUB" --port 0 --rate-limit 0) ;;
+    adapter) cmd=("$PUBSUB" --port 0 --rate-limit 0 --transport websocketpp) ;;
     naive) cmd=("$NAIVE" --port 0) ;;
     node) cmd=(node "$HERE/peers/node_ws_server.js" --port 0) ;;
   esac

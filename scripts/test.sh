@@ -5,13 +5,15 @@
 #   build-test/gcc     GCC,   CMAKE_CXX_STANDARD=17 (the library's minimum)
 #   build-test/clang   Clang, CMAKE_CXX_STANDARD=20
 #
-# So the core's unit and TSan tests run as C++17 with GCC and as C++20 with Clang. The
-# socket tests and the websocketpp transport are C++17 in both trees (websocketpp does
-# not build as C++20), and each tree's header_self_contained check compiles every public
-# header alone as C++17 and as C++20 with that tree's compiler.
+# So the core's unit and TSan tests, the transport and the socket and conformance suites
+# run as C++17 with GCC and as C++20 with Clang, and each tree's header_self_contained
+# check compiles every public header alone as C++17 and as C++20 with that tree's
+# compiler. The libFuzzer targets (label `fuzz`) exist in the Clang tree only.
 #
-# The consumer projects (CTest label `consumer`) configure and build the library again
-# in separate CMake projects; they are slow, so they run in the GCC tree only.
+# The websocketpp adapter (always C++17: websocketpp does not build as C++20) is built in
+# both trees; its runs of the socket and conformance suites (label `websocketpp`) and the
+# consumer projects (label `consumer`, which configure and build the library again in
+# separate CMake projects) are slow, so they run in the GCC tree only.
 #
 # Extra arguments go to both ctest runs, e.g.: scripts/test.sh -R unit:
 # SWITCHBOARD_TEST_COMPILERS="gcc" (or "clang") runs one tree only; default "gcc clang".
@@ -31,7 +33,7 @@ run_tree() {
   local dir=build-test/$name
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_STANDARD="$std" -DCMAKE_CXX_EXTENSIONS=OFF \
-    -DSWITCHBOARD_BUILD_TESTS=ON -DSWITCHBOARD_BUILD_EXAMPLES=ON
+    -DSWITCHBOARD_BUILD_TESTS=ON -DSWITCHBOARD_BUILD_EXAMPLES=ON -DSWITCHBOARD_WITH_WEBSOCKETPP=ON
   cmake --build "$dir" -j "$(nproc)"
   echo "test.sh: $name build done after ${SECONDS}s"
   # A failing tree does not stop the other one from running; the exit status says it.
@@ -46,7 +48,7 @@ run_tree() {
 for compiler in ${SWITCHBOARD_TEST_COMPILERS:-gcc clang}; do
   case $compiler in
     gcc) run_tree gcc g++ 17 "$@" ;;
-    clang) run_tree clang clang++ 20 -LE consumer "$@" ;;  # consumers: GCC tree only
+    clang) run_tree clang clang++ 20 -LE "consumer|websocketpp" "$@" ;;  # see above
     *) echo "test.sh: unknown compiler '$compiler' (gcc or clang)" >&2; exit 2 ;;
   esac
 done
