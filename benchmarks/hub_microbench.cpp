@@ -7,6 +7,8 @@
 // to the transport and the write completions come back, so queues never grow and the
 // cost of a steady stream of publishes is what gets reported.
 
+#include <switchboard/detail/utf8.hpp>
+#include <switchboard/detail/websocket_reader.hpp>
 #include <switchboard/hub.hpp>
 #include <switchboard/memory_transport.hpp>
 
@@ -271,5 +273,35 @@ void BM_client_publish_roundtrip(benchmark::State& state) {
 BENCHMARK(BM_client_publish_roundtrip);
 
 }  // namespace
+
+// UTF-8 validation of received text, as the transport runs it on every byte: ASCII
+// (JSON's usual case) and mixed text (a quarter of the characters multi-byte).
+// Reported in bytes per second.
+void BM_utf8_validate(benchmark::State& state) {
+  const bool ascii = state.range(0) == 0;
+  std::string text;
+  const char* const pieces[] = {"{\"type\":\"publish\",\"topic\":\"prices.eur\",\"data\":",
+                                ascii ? "\"plain ascii text\"" : "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 na\xc3\xafve\"", "}"};
+  while (text.size() < 64 * 1024)
+    for (const char* p : pieces) text += p;
+  for (auto _ : state) {
+    switchboard::detail::utf8_validator v;
+    benchmark::DoNotOptimize(v.feed(text.data(), text.size()) && v.complete());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(text.size()));
+}
+BENCHMARK(BM_utf8_validate)->Arg(0)->Arg(1);
+
+// Unmasking a received frame's payload (every byte a client sends), in bytes per second.
+void BM_unmask(benchmark::State& state) {
+  std::string payload(64 * 1024, 'x');
+  const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+  for (auto _ : state) {
+    switchboard::detail::unmask_ws_payload(&payload[0], payload.size(), key, 0);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(payload.size()));
+}
+BENCHMARK(BM_unmask);
 
 BENCHMARK_MAIN();
