@@ -524,9 +524,16 @@ class ws_connection final : public ws_connection_base {
     const std::size_t total = head.head_size + static_cast<std::size_t>(head.content_length);
     if (n < total) {
       request_bytes_ = total;
+      // Clients such as curl wait for this before sending a body (RFC 9110 10.1.1).
+      if (!continue_sent_ && header_list_contains(head.header("Expect"), "100-continue") && !writing_) {
+        continue_sent_ = true;
+        out_bytes_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        flush_output();
+      }
       return 0;
     }
     request_bytes_ = 0;
+    continue_sent_ = false;
     const std::string_view body = buffer.substr(head.head_size, static_cast<std::size_t>(head.content_length));
     std::string_view path, query;
     split_target(head.target, path, query);
@@ -882,6 +889,7 @@ class ws_connection final : public ws_connection_base {
   bool hub_write_completes_ = false;  // the hub waits to hear that its write has left
   bool fin_sent_ = false;
   bool clean_close_ = false;  // the peer's close frame arrived
+  bool continue_sent_ = false;  // "100 Continue" answered the request being received
 };
 
 // --- ws_server ------------------------------------------------------------------------
