@@ -177,8 +177,10 @@ inline int status_of(std::string_view headers) {
 }
 
 // Reads an HTTP response (header, then Content-Length bytes or until the peer closes)
-// from `socket`; `buffered` holds bytes already read. Leaves bytes after the body in it.
-inline http_result read_http_response(timed_socket& socket, std::string& buffered, std::chrono::milliseconds timeout) {
+// from `socket` (a `timed_socket`, or anything with its `read_some`); `buffered` holds
+// bytes already read. Leaves bytes after the body in it.
+template <class Socket>
+http_result read_http_response(Socket& socket, std::string& buffered, std::chrono::milliseconds timeout) {
   http_result result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const auto remaining = [&] {
