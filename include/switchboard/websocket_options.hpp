@@ -49,11 +49,11 @@ struct websocket_options {
   /// other) within this time of connecting, or of its last response, is closed: slow
   /// handshakes and idle keep-alive connections cost a descriptor each.
   std::chrono::milliseconds handshake_timeout{5000};
-  /// Bytes of an HTTP request line and its headers; past it: `431` (`414` when the
-  /// request line alone is longer). Admits an 8 KiB token in the line and 16 KiB of
-  /// headers, as PROTOCOL section 1 requires; a connection holds at most this much
-  /// while its request head is incomplete.
-  std::size_t max_header_bytes = 24 * 1024;
+  /// Bytes of an HTTP request line and its headers together; past it: `431` (`414`
+  /// when the request line alone is longer). Admits an 8,300-byte request line with
+  /// 16 KiB of headers, as PROTOCOL section 1 requires; a connection holds at most this
+  /// much while its request head is incomplete.
+  std::size_t max_header_bytes = 32 * 1024;
   /// Header lines of an HTTP request; past it: `431`.
   std::size_t max_header_count = 100;
   /// The buffer each read goes into, one per server (not per connection): the most one

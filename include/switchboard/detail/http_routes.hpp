@@ -3,6 +3,7 @@
 #ifndef SWITCHBOARD_DETAIL_HTTP_ROUTES_HPP
 #define SWITCHBOARD_DETAIL_HTTP_ROUTES_HPP
 
+#include <switchboard/detail/http_parser.hpp>
 #include <switchboard/detail/json.hpp>
 #include <switchboard/http.hpp>
 
@@ -85,7 +86,10 @@ class http_routes {
     if (m == p->second.end()) {
       http_response r = http_error(405, "bad_request", "method not allowed");
       std::string allow;
-      for (const auto& entry : p->second) allow += (allow.empty() ? "" : ", ") + entry.first;
+      for (const auto& entry : p->second) {
+        allow += (allow.empty() ? "" : ", ") + entry.first;
+        if (entry.first == "GET") allow += ", HEAD";  // served by the GET route
+      }
       r.headers.emplace_back("Allow", std::move(allow));
       return reply(std::move(r));
     }
@@ -113,8 +117,11 @@ inline void append_http_response_head(std::string& out, const http_response& r, 
   out += std::to_string(content_length);
   if (!keep_alive) out += "\r\nConnection: close";
   for (const auto& h : r.headers) {
-    // A header that would end its line early could forge more headers: never sent.
-    if (h.first.find_first_of("\r\n:") != std::string::npos || h.second.find_first_of("\r\n") != std::string::npos)
+    // A header that would end its line early could forge more headers, and the framing
+    // headers are the server's own: never sent.
+    if (h.first.find_first_of("\r\n:") != std::string::npos || h.second.find_first_of("\r\n") != std::string::npos ||
+        iequals(h.first, "Content-Length") || iequals(h.first, "Transfer-Encoding") || iequals(h.first, "Connection") ||
+        iequals(h.first, "Content-Type"))
       continue;
     out += "\r\n";
     out += h.first;

@@ -462,8 +462,11 @@ class ws_connection final : public ws_connection_base {
         input_.swap(held);
       }
     }
-    if (phase_ == phase::http && input_.size() > server_->limits().max_head_bytes + server_->limits().max_body_bytes)
-      drop_now();  // cannot happen while requests are parsed as they come: a last guard
+    // Reading stops while a request is answered, so what is held is at most one
+    // incomplete request and one read: a last guard against a mistake in that logic.
+    if (phase_ == phase::http && input_.size() > server_->limits().max_head_bytes + server_->limits().max_body_bytes +
+                                                     server_->read_buffer().size())
+      drop_now();
     send_held_pong();
   }
 
