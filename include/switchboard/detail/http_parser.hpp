@@ -147,8 +147,8 @@ inline bool is_field_value(std::string_view v) noexcept {
 /// Parses the request head at the start of `buffer`. `incomplete` asks for more bytes
 /// (and is already `failed` with 431 or 414 once `buffer` passes the head limit without
 /// the head's end). Only CRLF line ends are accepted; obsolete line folding, a body
-/// framed by `Transfer-Encoding` (411: send Content-Length), conflicting lengths and
-/// versions other than HTTP/1.0 and 1.1 are refused.
+/// framed by `Transfer-Encoding` (411: send Content-Length), conflicting lengths, a
+/// repeated Host and versions other than HTTP/1.0 and 1.1 are refused.
 inline http_parse_result parse_http_request_head(std::string_view buffer, http_request_head& head,
                                                  const http_limits& limits) {
   const std::size_t end = buffer.find("\r\n\r\n");
@@ -186,7 +186,7 @@ inline http_parse_result parse_http_request_head(std::string_view buffer, http_r
     return http_parse_result::fail(505, "only HTTP/1.0 and HTTP/1.1 are supported");
   head.minor_version = version[7] - '0';
 
-  bool has_length = false, has_transfer_encoding = false;
+  bool has_length = false, has_transfer_encoding = false, has_host = false;
   while (!rest.empty()) {
     const std::size_t e = rest.find("\r\n");
     line = rest.substr(0, e);
@@ -211,6 +211,10 @@ inline http_parse_result parse_http_request_head(std::string_view buffer, http_r
       head.content_length = n;
     } else if (iequals(name, "Transfer-Encoding")) {
       has_transfer_encoding = true;
+    } else if (iequals(name, "Host")) {
+      // RFC 9112 3.2: two Host lines make the target ambiguous, whatever the version.
+      if (has_host) return http_parse_result::fail(400, "more than one Host header");
+      has_host = true;
     }
   }
   if (has_transfer_encoding) {

@@ -89,8 +89,8 @@ class websocket_reader {
   bool idle() const noexcept { return !in_frame_ && header_size_ == 0 && message_kind_ == 0; }
   /// True after a close frame or a protocol failure.
   bool finished() const noexcept { return finished_; }
-  /// Bytes held for a message or control frame that spans reads.
-  std::size_t buffered_bytes() const noexcept { return message_.capacity() + control_.capacity(); }
+  /// Bytes allocated for a message or control frame that spans reads; 0 when idle.
+  std::size_t buffered_bytes() const noexcept { return allocated_bytes(message_) + allocated_bytes(control_); }
 
  private:
   // Parses a frame header from `header_` + `data`; returns the bytes of `data` taken.
@@ -233,6 +233,12 @@ class websocket_reader {
     finished_ = true;
     in_frame_ = false;
     sink.on_failure(code, reason);
+  }
+
+  // An empty string's capacity is its small-string buffer inside the object, which
+  // costs nothing beyond the reader itself.
+  static std::size_t allocated_bytes(const std::string& s) noexcept {
+    return s.capacity() > std::string().capacity() ? s.capacity() : 0;
   }
 
   std::uint64_t max_message_bytes_;

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of tests/fuzz/ (corpus/websocket_reader, corpus/http_parser).
+
+The seeds are small, valid or nearly valid inputs that reach each part of the parsers
+quickly; the fuzzer mutates from there. Run it again after changing an input layout:
+    python3 tests/fuzz/make_seed_corpus.py
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MASK = bytes([0x37, 0xFA, 0x21, 0x3D])
+
+FIN = 0x80
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+def frame(first_byte, payload, masked=True):
+    """A client frame with the shortest length encoding."""
+    n = len(payload)
+    mask_bit = 0x80 if masked else 0
+    if n < 126:
+        header = bytes([first_byte, mask_bit | n])
+    elif n <= 0xFFFF:
+        header = bytes([first_byte, mask_bit | 126]) + struct.pack(">H", n)
+    else:
+        header = bytes([first_byte, mask_bit | 127]) + struct.pack(">Q", n)
+    if not masked:
+        return header + payload
+    return header + MASK + bytes(b ^ MASK[i & 3] for i, b in enumerate(payload))
+
+
+def close(code, reason=b""):
+    return frame(FIN | CLOSE, struct.pack(">H", code) + reason)
+
+
+def websocket_seed(config, split_seed, stream):
+    # Byte 0: limit (bits 0-2), stop after each message (bit 3), largest piece (bits 4-6).
+    return bytes([config, split_seed]) + stream
+
+
+WEBSOCKET = {
+    "text": websocket_seed(0x07, 1, frame(FIN | TEXT, b"Hello")),
+    "binary_16bit_length": websocket_seed(0x57, 2, frame(FIN | BINARY, bytes(range(256)) * 2)),
+    "fragmented_text": websocket_seed(0x27, 3, frame(TEXT, b"frag") + frame(CONTINUATION, b"men")
+                                      + frame(FIN | CONTINUATION, b"ted")),
+    "fragmented_with_ping": websocket_seed(0x1F, 4, frame(TEXT, b"Hel") + frame(FIN | PING, b"p")
+                                           + frame(FIN | CONTINUATION, b"lo")),
+    "ping_pong": websocket_seed(0x07, 5, frame(FIN | PING, b"are you there") + frame(FIN | PONG, b"")),
+    "close": websocket_seed(0x07, 6, close(1000, b"bye")),
+    "close_empty": websocket_seed(0x07, 7, frame(FIN | CLOSE, b"")),
+    "utf8_across_fragments": websocket_seed(0x37, 8, frame(TEXT, "€".encode()[:2])
+                                            + frame(FIN | CONTINUATION, "€".encode()[2:] + "😀".encode())),
+    "invalid_utf8": websocket_seed(0x07, 9, frame(FIN | TEXT, b"\xed\xa0\x80")),
+    "over_limit": websocket_seed(0x02, 10, frame(FIN | BINARY, b"123456")),
+    "stop_and_resume": websocket_seed(0x4F, 11, frame(FIN | TEXT, b"one") + frame(FIN | BINARY, b"two")
+                                      + frame(FIN | TEXT, b"") + close(1001)),
+    "unmasked": websocket_seed(0x07, 12, frame(FIN | TEXT, b"x", masked=False)),
+    "empty_fragments": websocket_seed(0x17, 13, frame(BINARY, b"") + frame(CONTINUATION, b"")
+                                      + frame(FIN | CONTINUATION, b"")),
+}
+
+
+def http_seed(limits, request):
+    # Byte 0: which limits (0: the defaults, 1-3: small ones).
+    return bytes([limits]) + request
+
+
+UPGRADE = (b"GET /ws?token=abc%20d HTTP/1.1\r\nHost: localhost:8080\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+POST = b"POST /api/publish HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+
+HTTP = {
+    "get_upgrade": http_seed(0, UPGRADE),
+    "get_simple": http_seed(0, b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n"),
+    "post_with_body": http_seed(0, POST),
+    "pipelined": http_seed(0, POST + b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+    "http10_keep_alive": http_seed(0, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+    "ows_and_case": http_seed(0, b"get /x HTTP/1.1\r\nhOsT:\t h \t\r\nX-Empty:\r\n\r\n"),
+    "incomplete": http_seed(0, b"GET / HTTP/1.1\r\nHost: h\r\n"),
+    "small_limits": http_seed(1, b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n"),
+    "long_line": http_seed(1, b"GET /" + b"a" * 80),
+    "transfer_encoding": http_seed(0, b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    "conflicting_lengths": http_seed(0, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+    "obs_fold": http_seed(0, b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"),
+    "http2": http_seed(0, b"GET / HTTP/2.0\r\nHost: h\r\n\r\n"),
+    "two_hosts": http_seed(0, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+}
+
+
+def write(directory, seeds):
+    path = os.path.join(HERE, "corpus", directory)
+    os.makedirs(path, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(path, name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    write("websocket_reader", WEBSOCKET)
+    write("http_parser", HTTP)
