@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ clang make
+  libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers for clang
   libasio-dev libwebsocketpp-dev rapidjson-dev libsodium-dev
   libsqlite3-dev libhiredis-dev libssl-dev
   catch2 libbenchmark-dev
