@@ -5,6 +5,8 @@
 // sections of Markus Kuhn's UTF-8 decoder stress test, as Autobahn's cases 6.5-6.23 do.
 #include "conformance/conformance.hpp"
 
+#include "support/hex.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -16,6 +18,8 @@
 using namespace switchboard::test::conformance;
 
 namespace {
+
+using switchboard::test::hex;
 
 // Two-, three- and four-byte characters among ASCII. Literals are split where a hex
 // escape would otherwise swallow the next character.
@@ -30,17 +34,6 @@ const std::string kosme = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5";
 // sent. Failing early is what RFC 6455 8.1 asks for but cannot be measured without a
 // clock; the case only reports it and asserts the close, which must come either way.
 constexpr std::chrono::milliseconds early_failure_wait{1000};
-
-std::string hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 0xF];
-    out += ' ';
-  }
-  return out;
-}
 
 // Each of `texts` is valid UTF-8 that needs no JSON escaping: it comes back byte for
 // byte, on one connection.

@@ -2,6 +2,8 @@
 // split, and an invalid byte reported in the piece that holds it.
 #include <switchboard/detail/utf8.hpp>
 
+#include "support/hex.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -18,16 +20,7 @@ using switchboard::detail::utf8_validator;
 
 namespace {
 
-std::string hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 0xF];
-    out += ' ';
-  }
-  return out;
-}
+using switchboard::test::hex;
 
 // The definition the rest of the library uses: a string is UTF-8 when it splits into
 // sequences that utf8_sequence_length accepts.

@@ -2,6 +2,8 @@
 // against RFC 6455's example, and the checks of a client's key.
 #include <switchboard/detail/websocket_handshake.hpp>
 
+#include "support/hex.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cstddef>
@@ -13,15 +15,8 @@ using switchboard::detail::sha1;
 using switchboard::detail::websocket_accept_key;
 
 namespace {
-std::string hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 0xF];
-  }
-  return out;
-}
+
+std::string hex(std::string_view bytes) { return switchboard::test::hex(bytes, '\0'); }
 }  // namespace
 
 TEST_CASE("sha1 matches the FIPS 180 test vectors", "[handshake]") {
