@@ -106,6 +106,16 @@ class jwt_key {
     return jwt_key(std::move(m));
   }
 
+  /// `ed25519_public_key` of the bytes `text` holds in standard base64 (RFC 4648 section
+  /// 4, padded), as keys are written in configuration and JSON. Throws
+  /// std::invalid_argument when `text` is not that, or not of 32 bytes.
+  static jwt_key ed25519_public_key_base64(std::string_view text) {
+    std::string raw;
+    if (text.size() > 64 || !detail::decode_base64(text, raw))
+      throw std::invalid_argument("switchboard: an Ed25519 public key must be the standard base64 of 32 bytes");
+    return ed25519_public_key(raw);
+  }
+
   /// An EdDSA key that signs and verifies: the 32-byte seed (RFC 8032's private key) or
   /// libsodium's 64-byte secret key (the seed, then the public key). Throws
   /// std::invalid_argument for another size, or when a 64-byte key's public half does

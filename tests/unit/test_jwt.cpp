@@ -198,6 +198,23 @@ TEST_CASE("keys and options that cannot be right are refused when they are made"
   sb::jwt_verify_options options;
   options.leeway = std::chrono::seconds(-1);
   CHECK_THROWS_AS(hs256_verifier(options), std::invalid_argument);
+
+  SECTION("an Ed25519 public key in standard base64, as configuration writes it") {
+    std::string text;
+    sb::detail::append_base64(text, keys.public_key);
+    const sb::jwt_verifier verifier(sb::jwt_key::ed25519_public_key_base64(text));
+    CHECK(verifier.verify(eddsa_token(eddsa_header, claims(), keys), now).ok());
+    std::string url;
+    sb::detail::append_base64(url, keys.public_key, sb::detail::base64_variant::url);
+    for (const std::string& bad : std::vector<std::string>{url, text.substr(0, 43), text + "=", " " + text, "",
+                                                           std::string(1000, 'A')}) {
+      INFO("key: " << bad);
+      CHECK_THROWS_AS(sb::jwt_key::ed25519_public_key_base64(bad), std::invalid_argument);
+    }
+    std::string short_key;
+    sb::detail::append_base64(short_key, keys.public_key.substr(1));
+    CHECK_THROWS_AS(sb::jwt_key::ed25519_public_key_base64(short_key), std::invalid_argument);
+  }
 }
 
 TEST_CASE("a forged or tampered token is refused", "[jwt]") {
