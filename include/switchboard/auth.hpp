@@ -17,7 +17,9 @@ namespace switchboard {
 /// Who is on the other end of a connection, as the auth policy established it.
 struct identity {
   std::optional<std::string> user;  ///< null for an anonymous connection
-  std::vector<std::string> roles{};  ///< what the credential grants (a token's `roles`), for authorization
+  /// What the credential grants (a token's `roles`), for authorization. The `{}` keeps
+  /// `identity{user}` free of missing-initializer warnings.
+  std::vector<std::string> roles{};
 
   /// True when `role` is one of `roles`.
   bool has_role(std::string_view role) const noexcept {
