@@ -1,7 +1,8 @@
 // Micro-benchmarks of the hub's publish path on the in-memory transport: fan-out cost per
 // recipient, its independence from the number of other topics and patterns, the request
-// parser, and a client publish end to end. Written frames are only counted, so what is
-// measured is the hub (plus the transport's bookkeeping), not copies into inboxes.
+// parser, and a client publish end to end; and the per-handshake cost of verifying a
+// token. Written frames are only counted, so what is measured is the hub (plus the
+// transport's bookkeeping), not copies into inboxes.
 //
 // Every timed iteration runs the io_context until it is idle: the flush hands the frames
 // to the transport and the write completions come back, so queues never grow and the
@@ -10,6 +11,7 @@
 #include <switchboard/detail/utf8.hpp>
 #include <switchboard/detail/websocket_reader.hpp>
 #include <switchboard/hub.hpp>
+#include <switchboard/jwt.hpp>
 #include <switchboard/memory_transport.hpp>
 
 #include <asio/executor_work_guard.hpp>
@@ -303,5 +305,45 @@ void BM_unmask(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(payload.size()));
 }
 BENCHMARK(BM_unmask);
+
+// Token verification as a handshake runs it (decode, parse, signature, claims), for a
+// typical token: a user id, two roles, exp and iat. Reported as verifications per second.
+namespace {
+void verify_jwt_benchmark(benchmark::State& state, const switchboard::jwt_key& signer,
+                          const switchboard::jwt_key& checker) {
+  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  switchboard::jwt_claims claims;
+  claims.subject = "alice";
+  claims.roles = {"member", "trader"};
+  claims.issued_at = now;
+  claims.expires_at = now + std::chrono::hours(1);
+  const std::string token = sign_jwt(signer, claims);
+  const switchboard::jwt_verifier verifier(checker);
+  for (auto _ : state) {
+    auto result = verifier.verify(token, now);
+    if (!result) state.SkipWithError("the token was refused");
+    benchmark::DoNotOptimize(result);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+}  // namespace
+
+void BM_jwt_verify_hs256(benchmark::State& state) {
+  const auto key = switchboard::jwt_key::hs256("a benchmark secret of thirty-two bytes");
+  verify_jwt_benchmark(state, key, key);
+}
+BENCHMARK(BM_jwt_verify_hs256);
+
+void BM_jwt_verify_eddsa(benchmark::State& state) {
+  const std::string seed(switchboard::jwt_key::ed25519_seed_bytes, '\x2a');
+  const auto signer = switchboard::jwt_key::ed25519_secret_key(seed);
+  // The verifier holds the public key only, as a server that does not issue tokens would.
+  std::string public_key(crypto_sign_PUBLICKEYBYTES, '\0'), secret_key(crypto_sign_SECRETKEYBYTES, '\0');
+  crypto_sign_seed_keypair(reinterpret_cast<unsigned char*>(&public_key[0]),
+                           reinterpret_cast<unsigned char*>(&secret_key[0]),
+                           reinterpret_cast<const unsigned char*>(seed.data()));
+  verify_jwt_benchmark(state, signer, switchboard::jwt_key::ed25519_public_key(public_key));
+}
+BENCHMARK(BM_jwt_verify_eddsa);
 
 BENCHMARK_MAIN();

@@ -3,6 +3,9 @@
 #
 #   asio::asio            standalone Asio (ASIO_STANDALONE defined)
 #   RapidJSON::RapidJSON  RapidJSON headers
+#   OpenSSL::SSL          TLS for the WebSocket transport
+#   switchboard_sodium    libsodium, from whichever of vcpkg, Conan, pkg-config or a
+#                         plain header and library search found it
 #
 # Threads::Threads must exist before this file is included (find_package(Threads)
 # at the top level, find_dependency(Threads) in switchboardConfig.cmake).
@@ -87,4 +90,58 @@ endif()
 if(NOT TARGET OpenSSL::SSL)
   list(APPEND SWITCHBOARD_MISSING_DEPENDENCIES
     "OpenSSL (Debian: libssl-dev, vcpkg/Conan: openssl)")
+endif()
+
+# --- libsodium ------------------------------------------------------------------
+# Token signatures (HS256, Ed25519) for switchboard::security. libsodium has no one
+# upstream target name (vcpkg: unofficial-sodium::sodium, Conan: libsodium::libsodium;
+# Debian ships only a pkg-config file), so whichever is found is linked through
+# switchboard_sodium, the one name switchboard's targets use.
+if(NOT TARGET switchboard_sodium)
+  if(NOT TARGET unofficial-sodium::sodium AND NOT TARGET libsodium::libsodium)
+    find_package(unofficial-sodium CONFIG QUIET)
+  endif()
+  if(NOT TARGET unofficial-sodium::sodium AND NOT TARGET libsodium::libsodium)
+    find_package(libsodium CONFIG QUIET)
+  endif()
+  set(_switchboard_sodium_link "")
+  set(_switchboard_sodium_include "")
+  if(TARGET unofficial-sodium::sodium)
+    set(_switchboard_sodium_link unofficial-sodium::sodium)
+  elseif(TARGET libsodium::libsodium)
+    set(_switchboard_sodium_link libsodium::libsodium)
+  else()
+    find_package(PkgConfig QUIET)
+    if(PKG_CONFIG_FOUND)
+      pkg_check_modules(SWITCHBOARD_PC_SODIUM QUIET IMPORTED_TARGET libsodium)
+    endif()
+    if(TARGET PkgConfig::SWITCHBOARD_PC_SODIUM)
+      set(_switchboard_sodium_link PkgConfig::SWITCHBOARD_PC_SODIUM)
+    else()
+      find_path(SWITCHBOARD_SODIUM_INCLUDE_DIR
+        NAMES sodium.h
+        DOC "Directory holding libsodium's sodium.h")
+      find_library(SWITCHBOARD_SODIUM_LIBRARY
+        NAMES sodium libsodium
+        DOC "The libsodium library")
+      if(SWITCHBOARD_SODIUM_INCLUDE_DIR AND SWITCHBOARD_SODIUM_LIBRARY)
+        set(_switchboard_sodium_link "${SWITCHBOARD_SODIUM_LIBRARY}")
+        set(_switchboard_sodium_include "${SWITCHBOARD_SODIUM_INCLUDE_DIR}")
+      endif()
+    endif()
+  endif()
+  if(_switchboard_sodium_link)
+    add_library(switchboard_sodium INTERFACE IMPORTED)
+    set_target_properties(switchboard_sodium PROPERTIES
+      INTERFACE_LINK_LIBRARIES "${_switchboard_sodium_link}")
+    if(_switchboard_sodium_include)
+      set_target_properties(switchboard_sodium PROPERTIES
+        INTERFACE_INCLUDE_DIRECTORIES "${_switchboard_sodium_include}")
+    endif()
+  else()
+    list(APPEND SWITCHBOARD_MISSING_DEPENDENCIES
+      "libsodium (sodium.h; Debian: libsodium-dev, vcpkg/Conan: libsodium)")
+  endif()
+  unset(_switchboard_sodium_link)
+  unset(_switchboard_sodium_include)
 endif()

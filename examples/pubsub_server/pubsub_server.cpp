@@ -1,5 +1,7 @@
 // The smallest complete switchboard server: pub/sub, direct messages, history and
-// /health over WebSocket on one port, driven by the host's own io_context.
+// /health over WebSocket on one port, driven by the host's own io_context, with JWT
+// authentication when a key is given.
+#include <switchboard/jwt_auth.hpp>
 #include <switchboard/switchboard.hpp>
 #include <switchboard/websocket_server.hpp>
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
@@ -13,8 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace {
 
@@ -43,6 +48,13 @@ const char* const usage = R"(usage: pubsub_server [options]
   --tls-key FILE               ... and this PEM private key (both or neither)
   --handshake-timeout-ms N     time to send a complete HTTP request (default 5000)
   --transport NAME             native (default) or websocketpp, when built with it
+  --jwt-hs256-secret SECRET    require HS256 JWTs keyed with SECRET's UTF-8 bytes
+  --jwt-ed25519-public-key B64 require EdDSA JWTs; the key is the standard base64 of its
+                               raw 32 bytes (one of the two key options; without either,
+                               the insecure demo auth takes the token as the user id)
+  --jwt-leeway-s N             clock skew allowed on exp and nbf (default 0)
+  --jwt-issuer ISS             require this iss claim
+  --jwt-audience AUD           require this aud claim (without it, tokens with aud are refused)
   --help                       this text
 )";
 
@@ -60,12 +72,43 @@ Int parse_number(std::string_view option, std::string_view text) {
   return value;
 }
 
+// The hub takes its auth policy as a template parameter, but this server picks one at
+// run time from the command line: this policy holds a jwt_auth when a key was given and
+// otherwise behaves as the demo auth.
+class server_auth {
+ public:
+  server_auth() = default;
+  explicit server_auth(switchboard::jwt_auth jwt) : jwt_(std::move(jwt)) {}
+
+  switchboard::auth_result authenticate(const switchboard::handshake_info& handshake) const {
+    return jwt_ ? jwt_->authenticate(handshake) : demo_.authenticate(handshake);
+  }
+  bool authorize(const switchboard::identity& who, switchboard::action what, std::string_view target) const {
+    return jwt_ ? jwt_->authorize(who, what, target) : demo_.authorize(who, what, target);
+  }
+
+ private:
+  std::optional<switchboard::jwt_auth> jwt_;
+  switchboard::insecure_token_auth demo_;
+};
+
+using server_hub = switchboard::basic_hub<switchboard::policies<server_auth>>;
+
+const char* const demo_auth_warning = R"(pubsub_server: WARNING: INSECURE DEMO AUTH. No JWT key was given (--jwt-hs256-secret or
+pubsub_server: WARNING: --jwt-ed25519-public-key), so the handshake token is taken as the
+pubsub_server: WARNING: user id: anyone can connect as anyone and read their direct messages.
+pubsub_server: WARNING: Never expose this server beyond a development machine.
+)";
+
 }  // namespace
 
 int main(int argc, char** argv) {
   switchboard::config cfg;
   switchboard::websocket_options options;
   std::string transport = "native";
+  std::optional<std::string> jwt_secret, jwt_public_key;
+  std::optional<std::uint32_t> jwt_leeway_s;
+  switchboard::jwt_verify_options jwt_options;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -102,6 +145,11 @@ int main(int argc, char** argv) {
     else if (arg == "--tls-key") options.tls.private_key_file = std::string(value);
     else if (arg == "--handshake-timeout-ms") options.handshake_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--transport") transport = std::string(value);
+    else if (arg == "--jwt-hs256-secret") jwt_secret = std::string(value);
+    else if (arg == "--jwt-ed25519-public-key") jwt_public_key = std::string(value);
+    else if (arg == "--jwt-leeway-s") jwt_leeway_s = parse_number<std::uint32_t>(arg, value);
+    else if (arg == "--jwt-issuer") jwt_options.issuer = std::string(value);
+    else if (arg == "--jwt-audience") jwt_options.audience = std::string(value);
     else fail("unknown option " + std::string(arg));
   }
   if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");
@@ -113,9 +161,32 @@ int main(int argc, char** argv) {
   if (transport != "native") fail("--transport websocketpp needs a build with SWITCHBOARD_WITH_WEBSOCKETPP=ON");
 #endif
 
+  const bool jwt_configured = jwt_secret || jwt_public_key;
+  if (jwt_secret && jwt_public_key) fail("give --jwt-hs256-secret or --jwt-ed25519-public-key, not both");
+  if (!jwt_configured && (jwt_leeway_s || jwt_options.issuer || jwt_options.audience))
+    fail("--jwt-leeway-s, --jwt-issuer and --jwt-audience need --jwt-hs256-secret or --jwt-ed25519-public-key");
+  server_auth auth;
+  if (jwt_configured) {
+    if (jwt_leeway_s) jwt_options.leeway = std::chrono::seconds(*jwt_leeway_s);
+    try {
+      switchboard::jwt_key key = jwt_secret ? switchboard::jwt_key::hs256(*jwt_secret)
+                                            : switchboard::jwt_key::ed25519_public_key_base64(*jwt_public_key);
+      auth = server_auth(switchboard::jwt_auth(switchboard::jwt_verifier(std::move(key), jwt_options)));
+    } catch (const std::invalid_argument& ex) {
+      fail(jwt_secret ? "--jwt-hs256-secret: " + std::string(ex.what())
+                      : "--jwt-ed25519-public-key: " + std::string(ex.what()));
+    }
+    // A short secret can be guessed offline from any one token.
+    if (jwt_secret && jwt_secret->size() < 32)
+      std::cerr << "pubsub_server: warning: the HS256 secret is shorter than 32 bytes; use at least 32 random bytes\n";
+    std::cerr << "pubsub_server: auth: JWT (" << (jwt_secret ? "HS256" : "EdDSA") << "), a token is required\n";
+  } else {
+    std::cerr << demo_auth_warning << std::flush;
+  }
+
   // The host owns the event loop; the hub and the server only schedule work on it.
   asio::io_context io;
-  switchboard::hub hub{io, cfg};
+  server_hub hub{io, cfg, std::move(auth)};
   // Either transport behind the same three calls: start, port, shutdown.
   std::unique_ptr<switchboard::websocket_server> native;
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP

@@ -10,12 +10,23 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace switchboard {
 
 /// Who is on the other end of a connection, as the auth policy established it.
 struct identity {
   std::optional<std::string> user;  ///< null for an anonymous connection
+  /// What the credential grants (a token's `roles`), for authorization. The `{}` keeps
+  /// `identity{user}` free of missing-initializer warnings.
+  std::vector<std::string> roles{};
+
+  /// True when `role` is one of `roles`.
+  bool has_role(std::string_view role) const noexcept {
+    for (const std::string& r : roles)
+      if (r == role) return true;
+    return false;
+  }
 };
 
 /// The outcome of authenticating a handshake.
@@ -25,7 +36,8 @@ struct auth_result {
   int http_status = 401;       ///< the refusal's HTTP status when not accepted
   std::string reason;          ///< human-readable refusal reason
 
-  static auth_result accept(std::optional<std::string> user) { return {true, identity{std::move(user)}, 0, {}}; }
+  static auth_result accept(std::optional<std::string> user) { return accept(identity{std::move(user)}); }
+  static auth_result accept(identity who) { return {true, std::move(who), 0, {}}; }
   static auth_result refuse(std::string reason, int http_status = 401) {
     return {false, identity{}, http_status, std::move(reason)};
   }

@@ -1,14 +1,27 @@
-// Consumer check: one hub, two in-memory clients, one publish from alice seen by bob.
+// Consumer check: one hub, two in-memory clients, one publish from alice seen by bob;
+// and a token signed and verified, so libsodium must have come with the package.
+#include <switchboard/jwt.hpp>
 #include <switchboard/memory_transport.hpp>
 #include <switchboard/switchboard.hpp>
 
 #include <asio.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 int main() {
+  const auto key = switchboard::jwt_key::hs256("consumer secret");
+  switchboard::jwt_claims claims;
+  claims.subject = "alice";
+  claims.expires_at =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now() + std::chrono::hours(1));
+  if (!switchboard::jwt_verifier(key).verify(switchboard::sign_jwt(key, claims))) {
+    std::fprintf(stderr, "a token signed with the key did not verify\n");
+    return 1;
+  }
+
   asio::io_context io;
   switchboard::hub hub{io};
   switchboard::memory_transport transport{hub};

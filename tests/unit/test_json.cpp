@@ -1,12 +1,15 @@
-// The request parser (field shapes, ids, raw `data` spans) and the JSON/base64 writers.
+// The request parser (field shapes, ids, raw `data` spans), the JSON writers and base64.
 #include <switchboard/detail/json.hpp>
+#include <switchboard/detail/websocket_handshake.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <rapidjson/document.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -354,4 +357,78 @@ TEST_CASE("append_base64 matches the RFC 4648 test vectors", "[json]") {
   CHECK(b64(std::string_view("\xfb\xff", 2)) == "+/8=");
   CHECK(b64(std::string_view("\xff\xfe\x00", 3)) == "//4A");
   CHECK(b64(std::string_view("\x00\x00\x00\x00", 4)) == "AAAAAA==");
+}
+
+TEST_CASE("base64url encodes with - and _ and without padding", "[json][base64]") {
+  using switchboard::detail::base64_variant;
+  auto b64url = [](std::string_view s) {
+    std::string out;
+    switchboard::detail::append_base64(out, s, base64_variant::url);
+    return out;
+  };
+  CHECK(b64url("") == "");
+  CHECK(b64url("f") == "Zg");
+  CHECK(b64url("fo") == "Zm8");
+  CHECK(b64url("foo") == "Zm9v");
+  CHECK(b64url("foob") == "Zm9vYg");
+  CHECK(b64url(std::string_view("\xfb\xff", 2)) == "-_8");
+}
+
+TEST_CASE("decode_base64 accepts only the canonical encoding", "[json][base64]") {
+  using switchboard::detail::base64_variant;
+  using switchboard::detail::decode_base64;
+  auto decoded = [](std::string_view text, base64_variant variant) -> std::optional<std::string> {
+    std::string out;
+    if (!decode_base64(text, out, variant)) return std::nullopt;
+    return out;
+  };
+  const auto standard = base64_variant::standard;
+  const auto url = base64_variant::url;
+  SECTION("the RFC 4648 vectors, both ways") {
+    for (const std::string_view plain : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+      for (const auto variant : {standard, url}) {
+        std::string text;
+        switchboard::detail::append_base64(text, plain, variant);
+        CHECK(decoded(text, variant) == std::string(plain));
+      }
+    }
+    CHECK(decoded("+/8=", standard) == std::string("\xfb\xff"));
+    CHECK(decoded("-_8", url) == std::string("\xfb\xff"));
+  }
+  SECTION("standard: padding is required, only at the end, at most two") {
+    CHECK_FALSE(decoded("Zg", standard));
+    CHECK_FALSE(decoded("Zg=", standard));
+    CHECK_FALSE(decoded("Zg===", standard));
+    CHECK_FALSE(decoded("Z===", standard));
+    CHECK_FALSE(decoded("====", standard));
+    CHECK_FALSE(decoded("Zg==Zm9v", standard));
+    CHECK_FALSE(decoded("Zm=v", standard));
+  }
+  SECTION("url: no padding, and no leftover single digit") {
+    CHECK_FALSE(decoded("Zg==", url));
+    CHECK_FALSE(decoded("Zm8=", url));
+    CHECK_FALSE(decoded("Zm9vY", url));
+    CHECK_FALSE(decoded("Z", url));
+  }
+  SECTION("characters of the other alphabet, or of none") {
+    CHECK_FALSE(decoded("-_8=", standard));
+    CHECK_FALSE(decoded("+/8", url));
+    CHECK_FALSE(decoded("Zm9 v", url));
+    CHECK_FALSE(decoded("Zm9v\n", url));
+    CHECK_FALSE(decoded(std::string_view("Zm\0v", 4), url));
+    CHECK_FALSE(decoded("Zm9\xc3\xa9", url));
+  }
+  SECTION("unused bits must be zero") {
+    CHECK(decoded("Zg", url) == std::string("f"));
+    CHECK_FALSE(decoded("Zh", url));   // 'h' sets one of the four unused bits
+    CHECK_FALSE(decoded("Zh==", standard));
+    CHECK(decoded("Zm8", url) == std::string("fo"));
+    CHECK_FALSE(decoded("Zm9", url));  // '9' sets one of the two unused bits
+  }
+  SECTION("a Sec-WebSocket-Key is the base64 of exactly 16 bytes") {
+    CHECK(switchboard::detail::is_valid_websocket_key("dGhlIHNhbXBsZSBub25jZQ=="));
+    CHECK_FALSE(switchboard::detail::is_valid_websocket_key("dGhlIHNhbXBsZSBub25jZR=="));  // stray bits
+    CHECK_FALSE(switchboard::detail::is_valid_websocket_key("dGhlIHNhbXBsZSBub25j"));
+    CHECK_FALSE(switchboard::detail::is_valid_websocket_key("dGhlIHNhbXBsZSBub25jZQ"));
+  }
 }

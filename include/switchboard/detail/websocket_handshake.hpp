@@ -83,22 +83,11 @@ inline std::string websocket_accept_key(std::string_view client_key) {
   return accept;
 }
 
-inline int base64_digit_value(char c) noexcept {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-/// True when `key` is a valid `Sec-WebSocket-Key`: the base64 of 16 bytes, that is 22
-/// base64 characters and "==", the 22nd carrying 2 bits (its low 4 are 0).
-inline bool is_valid_websocket_key(std::string_view key) noexcept {
-  if (key.size() != 24 || key[22] != '=' || key[23] != '=') return false;
-  for (std::size_t i = 0; i < 22; ++i)
-    if (base64_digit_value(key[i]) < 0) return false;
-  return (base64_digit_value(key[21]) & 0x0F) == 0;
+/// True when `key` is a valid `Sec-WebSocket-Key`: the base64 of 16 bytes (24 characters,
+/// "==" included).
+inline bool is_valid_websocket_key(std::string_view key) {
+  std::string nonce;
+  return key.size() == 24 && decode_base64(key, nonce) && nonce.size() == 16;
 }
 
 }  // namespace detail
