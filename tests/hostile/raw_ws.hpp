@@ -13,6 +13,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -204,7 +206,7 @@ class raw_ws {
       if (status != switchboard::detail::ws_parse_status::incomplete) return recv_status::malformed;
       if (fd_ < 0 || eof_) return recv_status::closed;
       unsigned char* at = reader_.prepare(256 * 1024);
-      const ssize_t n = ::recv(fd_, at, reader_.writable(), 0);
+      const ssize_t n = read_socket(at, reader_.writable());
       if (n > 0) {
         reader_.commit(static_cast<std::size_t>(n));
         continue;
@@ -248,6 +250,20 @@ class raw_ws {
     }
   }
 
+  /// Asks the kernel to stamp what arrives on this socket (SO_TIMESTAMPNS), so that
+  /// `last_arrival()` can say when data came however late this thread read it. False
+  /// when the kernel refuses.
+  bool stamp_arrivals() {
+    int one = 1;
+    stamping_ = fd_ >= 0 && setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) == 0;
+    return stamping_;
+  }
+
+  /// When the bytes of the latest read were queued on the socket, on `clock`; nullopt
+  /// without `stamp_arrivals()` or a stamp from the kernel. A message `recv` returns
+  /// arrived no later than this (its bytes came in that read or an earlier one).
+  std::optional<clock::time_point> last_arrival() const { return last_arrival_; }
+
   /// True once the server's close frame or the end of the stream has been seen.
   bool closed() const { return eof_ || close_received_ || peer_gone_ || fd_ < 0; }
   std::size_t pings_received() const { return pings_; }
@@ -256,12 +272,41 @@ class raw_ws {
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
+    stamping_ = false;
+    last_arrival_.reset();
   }
 
  private:
   bool fail() {
     close();
     return false;
+  }
+
+  ssize_t read_socket(unsigned char* at, std::size_t size) {
+    if (!stamping_) return ::recv(fd_, at, size, 0);
+    iovec iov{at, size};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd_, &msg, 0);
+    if (n <= 0) return n;
+    last_arrival_.reset();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+      timespec stamp;
+      std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
+      // The stamp is on CLOCK_REALTIME: its age now on that clock is taken off `clock`'s now.
+      timespec real_now;
+      clock_gettime(CLOCK_REALTIME, &real_now);
+      const auto now = clock::now();
+      const auto age = std::chrono::seconds(real_now.tv_sec - stamp.tv_sec) +
+                       std::chrono::nanoseconds(real_now.tv_nsec - stamp.tv_nsec);
+      last_arrival_ = now - std::chrono::duration_cast<clock::duration>(std::max(age, decltype(age)::zero()));
+    }
+    return n;
   }
 
   bool wait_for(short events, milliseconds timeout) {
@@ -330,6 +375,8 @@ class raw_ws {
   bool eof_ = false;
   bool close_received_ = false;
   bool peer_gone_ = false;
+  bool stamping_ = false;
+  std::optional<clock::time_point> last_arrival_;
 };
 
 }  // namespace hostile

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -63,6 +64,36 @@ inline double cpu_seconds(pid_t pid) {
 struct server_options {
   std::vector<std::string> args;  ///< extra command-line options (after `--port 0`)
   rlim_t max_open_files = 0;      ///< RLIMIT_NOFILE set in the child before exec; 0 keeps it
+};
+
+/// Nanoseconds the main thread of process `pid` has spent runnable but waiting for a
+/// CPU (the second field of /proc/<pid>/schedstat). The server runs its event loop on
+/// that thread, so this is the time a loaded machine took from it. The file stays open:
+/// a read is one pread(). Use one object per thread.
+class cpu_wait_reader {
+ public:
+  explicit cpu_wait_reader(pid_t pid)
+      : fd_(::open(("/proc/" + std::to_string(pid) + "/schedstat").c_str(), O_RDONLY | O_CLOEXEC)) {}
+  cpu_wait_reader(const cpu_wait_reader&) = delete;
+  cpu_wait_reader& operator=(const cpu_wait_reader&) = delete;
+  ~cpu_wait_reader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  /// nullopt when it cannot be read (a kernel without schedstat, the process gone).
+  std::optional<std::uint64_t> ns() const {
+    if (fd_ < 0) return std::nullopt;
+    char text[128];
+    const ssize_t n = ::pread(fd_, text, sizeof text - 1, 0);
+    if (n <= 0) return std::nullopt;
+    text[n] = '\0';
+    unsigned long long running = 0, waiting = 0;
+    if (std::sscanf(text, "%llu %llu", &running, &waiting) != 2) return std::nullopt;
+    return waiting;
+  }
+
+ private:
+  int fd_;
 };
 
 /// One pubsub_server process. Not copyable; the destructor kills it (SIGKILL) and reaps it.
