@@ -250,9 +250,14 @@ class outbox {
       if (!e.value.out.closing && e.value.out.queued_bytes > 0) by_size.emplace_back(e.value.out.queued_bytes, e.id);
     });
     std::sort(by_size.begin(), by_size.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    // A cut connection's write in flight stays counted until the transport lets go of
+    // it, but it will: count it as gone, or the loop would go on to cut connections
+    // that are keeping up and merely have a frame in flight.
+    std::size_t projected = total_queued_;
     for (const auto& item : by_size) {
-      if (total_queued_ <= config_.publish_backlog_bytes / 2) break;
+      if (projected <= config_.publish_backlog_bytes / 2) break;
       if (entry_type* e = registry_.find(item.second)) {
+        projected -= std::min(projected, e->value.out.queued_bytes);
         ++stats_.slow_consumers_dropped;
         close(*e, close_code::try_again_later, "slow consumer");
       }
