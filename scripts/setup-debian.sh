@@ -11,6 +11,7 @@ packages=(
   catch2 libbenchmark-dev
   python3-websockets nodejs npm
   chromium openssl  # tests/interop: the headless browser, certificates for wss://
+  prometheus  # tests: promtool checks the /metrics output
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
