@@ -2,6 +2,7 @@
 #ifndef SWITCHBOARD_SWITCHBOARD_HPP
 #define SWITCHBOARD_SWITCHBOARD_HPP
 
+#include <switchboard/access_rules.hpp>
 #include <switchboard/auth.hpp>
 #include <switchboard/broker.hpp>
 #include <switchboard/config.hpp>
@@ -14,6 +15,7 @@
 #include <switchboard/policies.hpp>
 #include <switchboard/rate_limiter.hpp>
 #include <switchboard/registry.hpp>
+#include <switchboard/rules_auth.hpp>
 #include <switchboard/switchboard_fwd.hpp>
 #include <switchboard/topic.hpp>
 #include <switchboard/transport.hpp>
