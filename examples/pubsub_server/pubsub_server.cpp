@@ -2,6 +2,7 @@
 // /health over WebSocket on one port, driven by the host's own io_context, with JWT
 // authentication when a key is given.
 #include <switchboard/jwt_auth.hpp>
+#include <switchboard/rules_auth.hpp>
 #include <switchboard/switchboard.hpp>
 #include <switchboard/websocket_server.hpp>
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
@@ -55,6 +56,8 @@ const char* const usage = R"(usage: pubsub_server [options]
   --jwt-leeway-s N             clock skew allowed on exp and nbf (default 0)
   --jwt-issuer ISS             require this iss claim
   --jwt-audience AUD           require this aud claim (without it, tokens with aud are refused)
+  --rules FILE                 authorization rules (JSON, docs/security.md); without them any
+                               connection may subscribe to anything and publish anywhere
   --help                       this text
 )";
 
@@ -92,7 +95,8 @@ class server_auth {
   switchboard::insecure_token_auth demo_;
 };
 
-using server_hub = switchboard::basic_hub<switchboard::policies<server_auth>>;
+// --rules, when given, restrict whichever of the two authenticates.
+using server_hub = switchboard::basic_hub<switchboard::policies<switchboard::rules_auth<server_auth>>>;
 
 const char* const demo_auth_warning = R"(pubsub_server: WARNING: INSECURE DEMO AUTH. No JWT key was given (--jwt-hs256-secret or
 pubsub_server: WARNING: --jwt-ed25519-public-key), so the handshake token is taken as the
@@ -109,6 +113,7 @@ int main(int argc, char** argv) {
   std::optional<std::string> jwt_secret, jwt_public_key;
   std::optional<std::uint32_t> jwt_leeway_s;
   switchboard::jwt_verify_options jwt_options;
+  std::optional<std::string> rules_file;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -150,6 +155,7 @@ int main(int argc, char** argv) {
     else if (arg == "--jwt-leeway-s") jwt_leeway_s = parse_number<std::uint32_t>(arg, value);
     else if (arg == "--jwt-issuer") jwt_options.issuer = std::string(value);
     else if (arg == "--jwt-audience") jwt_options.audience = std::string(value);
+    else if (arg == "--rules") rules_file = std::string(value);
     else fail("unknown option " + std::string(arg));
   }
   if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");
@@ -165,6 +171,17 @@ int main(int argc, char** argv) {
   if (jwt_secret && jwt_public_key) fail("give --jwt-hs256-secret or --jwt-ed25519-public-key, not both");
   if (!jwt_configured && (jwt_leeway_s || jwt_options.issuer || jwt_options.audience))
     fail("--jwt-leeway-s, --jwt-issuer and --jwt-audience need --jwt-hs256-secret or --jwt-ed25519-public-key");
+  std::optional<switchboard::access_rules> rules;
+  if (rules_file) {
+    switchboard::access_rules_result loaded = switchboard::load_access_rules_file(*rules_file);
+    if (!loaded) {
+      std::cerr << "pubsub_server: --rules " << loaded.error << "\n";
+      return 2;
+    }
+    rules = std::move(loaded.rules);
+    std::cerr << "pubsub_server: authorization: " << rules->size() << " rules from " << *rules_file << "\n";
+  }
+
   server_auth auth;
   if (jwt_configured) {
     if (jwt_leeway_s) jwt_options.leeway = std::chrono::seconds(*jwt_leeway_s);
@@ -186,7 +203,7 @@ int main(int argc, char** argv) {
 
   // The host owns the event loop; the hub and the server only schedule work on it.
   asio::io_context io;
-  server_hub hub{io, cfg, std::move(auth)};
+  server_hub hub{io, cfg, switchboard::rules_auth<server_auth>(std::move(auth), std::move(rules))};
   // Either transport behind the same three calls: start, port, shutdown.
   std::unique_ptr<switchboard::websocket_server> native;
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP

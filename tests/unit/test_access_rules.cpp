@@ -3,9 +3,12 @@
 // limits, and rules_auth composing them with an auth policy and a callback.
 #include <switchboard/access_rules.hpp>
 
+#include <switchboard/hub.hpp>
+#include <switchboard/memory_transport.hpp>
 #include <switchboard/rules_auth.hpp>
 #include <switchboard/topic.hpp>
 
+#include <asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -624,4 +627,54 @@ TEST_CASE("rules_auth: the inner policy, the rules and the callback must all per
                 [](const identity&, action, std::string_view) -> bool { throw std::runtime_error("database down"); }};
     CHECK_FALSE(auth.authorize(alice, action::publish, "room.1"));
   }
+}
+
+TEST_CASE("a hub with rules_auth: rules set at run time apply to the requests that follow", "[access_rules][rules_auth]") {
+  using rules_hub = switchboard::basic_hub<switchboard::policies<switchboard::rules_auth<switchboard::insecure_token_auth>>>;
+  asio::io_context io;
+  rules_hub hub{io};
+  switchboard::memory_transport net{hub};
+  // Sends `frame` from `id` and returns every text frame `to` has received since.
+  const auto pump = [&] {
+    for (int turn = 0; turn < 100 && io.poll() > 0; ++turn) io.restart();
+    io.restart();
+  };
+  const auto exchange = [&](switchboard::connection_id id, std::string_view frame, switchboard::connection_id to) {
+    net.receive_text(id, frame);
+    pump();
+    return net.take_texts(to);
+  };
+  const auto reply = [&](switchboard::connection_id id, std::string_view frame) {
+    const std::vector<std::string> frames = exchange(id, frame, id);
+    REQUIRE(frames.size() == 1);
+    return frames.front();
+  };
+  const auto forbidden = [](const std::string& frame) { return frame.find(R"("code":"forbidden")") != std::string::npos; };
+  const switchboard::connection_id alice = net.connect("alice"), bob = net.connect("bob");
+  REQUIRE(alice != 0);
+  REQUIRE(bob != 0);
+  pump();
+  net.take_texts(alice);
+  net.take_texts(bob);
+
+  // Without rules the inner policy (here: everything) decides.
+  CHECK(starts_with(reply(bob, R"({"type":"subscribe","id":1,"topics":["room.>"]})"), R"({"type":"ack")"));
+  CHECK(exchange(alice, R"({"type":"publish","topic":"room.1","data":1})", bob).size() == 1);
+
+  access_rules rules;
+  rules.allow(action::subscribe, "room.>").allow(action::publish, "room.{user}");
+  hub.auth().set_rules(rules);
+  CHECK(forbidden(reply(alice, R"({"type":"publish","id":2,"topic":"room.1","data":1})")));
+  CHECK(forbidden(reply(alice, R"({"type":"subscribe","id":3,"topics":["lobby"]})")));
+  net.receive_binary(alice, std::string("\x01\x06room.1x", 9));
+  pump();
+  const std::vector<std::string> binary_refusal = net.take_texts(alice);
+  REQUIRE(binary_refusal.size() == 1);
+  CHECK(forbidden(binary_refusal.front()));
+  CHECK(net.take_texts(bob).empty());  // nothing refused was delivered
+
+  // The subscription bob made before the rules stays.
+  CHECK(exchange(alice, R"({"type":"publish","topic":"room.alice","data":1})", bob).size() == 1);
+  // The refused publishes took no seq on room.1.
+  CHECK(reply(alice, R"({"type":"history","id":5,"topic":"room.1"})").find(R"("seq":1,)") != std::string::npos);
 }
