@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of tests/fuzz/ (corpus/websocket_reader, corpus/http_parser).
+"""Writes the seed corpora of tests/fuzz/ (corpus/websocket_reader, corpus/http_parser,
+corpus/access_rules).
 
 The seeds are small, valid or nearly valid inputs that reach each part of the parsers
 quickly; the fuzzer mutates from there. Run it again after changing an input layout:
@@ -88,6 +89,56 @@ HTTP = {
 }
 
 
+def rules_seed(small_limits, rules, *checks):
+    # Byte 0: small limits (bit 0). The JSON, then NUL-separated checks: a flags byte
+    # (bits 0-2 action, bit 3 anonymous, bit 4 role admin, bit 5 role member), the user
+    # id, 0x01, the target.
+    return bytes([small_limits]) + rules + b"".join(b"\0" + c for c in checks)
+
+
+SUBSCRIBE, PUBLISH, PRESENCE, HISTORY, DIRECT, COMMAND = range(6)
+ANONYMOUS, ADMIN, MEMBER = 8, 16, 32
+
+
+def check(flags, user, target):
+    return bytes([flags]) + user + b"\x01" + target
+
+
+EXAMPLE_RULES = (b'{"subscribe": [{"pattern": "user.{user}.>"}, {"pattern": "public.>"}, '
+                 b'{"pattern": "admin.>", "role": "admin"}, {"pattern": "public.secret", "allow": false}], '
+                 b'"publish": [{"pattern": "public.*"}], "history": [{"pattern": ">"}], '
+                 b'"direct": [{"pattern": "*"}, {"pattern": "ceo", "allow": false}], '
+                 b'"command": [{"pattern": "ping"}, {"pattern": "{user}", "role": "member"}]}')
+
+ACCESS_RULES = {
+    "example": rules_seed(0, EXAMPLE_RULES,
+                          check(SUBSCRIBE, b"alice", b"user.alice.inbox"),
+                          check(SUBSCRIBE, b"alice", b"public.*"),
+                          check(SUBSCRIBE | ADMIN, b"root", b"admin.>"),
+                          check(PUBLISH, b"alice", b"public.chat"),
+                          check(HISTORY, b"alice", b"public.secret"),
+                          check(PRESENCE, b"bob", b"user.bob.x"),
+                          check(DIRECT, b"alice", b"ceo"),
+                          check(COMMAND | MEMBER, b"alice", b"alice")),
+    "hostile_user": rules_seed(0, b'{"subscribe": [{"pattern": "user.{user}.>"}], "direct": [{"pattern": "{user}"}]}',
+                               check(SUBSCRIBE, b"a.b", b"user.a.b.x"),
+                               check(SUBSCRIBE, b"*", b"user.*.x"),
+                               check(SUBSCRIBE, b">", b"user.>"),
+                               check(SUBSCRIBE | ANONYMOUS, b"", b"user.x.y"),
+                               check(DIRECT, b"a.b", b"a.b")),
+    "deny_overlap": rules_seed(0, b'{"subscribe": [{"pattern": ">"}, {"pattern": "*.secret.>", "allow": false}, '
+                                  b'{"pattern": "a.*", "allow": false, "role": "admin"}]}',
+                               check(SUBSCRIBE, b"u", b"x.*.y"),
+                               check(SUBSCRIBE | ADMIN, b"u", b"a.>"),
+                               check(SUBSCRIBE, b"u", b"*.*")),
+    "small_limits": rules_seed(1, b'{"publish": [{"pattern": "a"}, {"pattern": "b"}, {"pattern": "c"}, '
+                                  b'{"pattern": "d"}, {"pattern": "e"}]}'),
+    "bad_pattern": rules_seed(0, b'{"subscribe": [{"pattern": "a..b"}]}'),
+    "bad_shape": rules_seed(0, b'{"subscribe": [{"pattern": "a", "allow": 1, "role": ""}], "x": []}'),
+    "escapes": rules_seed(0, b'{"subscribe": [{"pattern": "\\u0061.\\u003e", "role": "\\udc00"}]}'),
+}
+
+
 def write(directory, seeds):
     path = os.path.join(HERE, "corpus", directory)
     os.makedirs(path, exist_ok=True)
@@ -99,3 +150,4 @@ def write(directory, seeds):
 if __name__ == "__main__":
     write("websocket_reader", WEBSOCKET)
     write("http_parser", HTTP)
+    write("access_rules", ACCESS_RULES)
