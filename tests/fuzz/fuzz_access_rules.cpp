@@ -57,7 +57,9 @@ reference_rules read_reference(std::string_view json) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   require(!doc.HasParseError() && doc.IsObject(), "accepted JSON that the DOM cannot read as an object");
-  for (const auto& section : doc.GetObject()) {
+  // By index: RapidJSON 1.1's member iterators compare ambiguously under C++20.
+  for (rapidjson::SizeType m = 0; m < doc.MemberCount(); ++m) {
+    const auto& section = *(doc.MemberBegin() + m);
     const std::string_view name(section.name.GetString(), section.name.GetStringLength());
     std::size_t index = 6;
     for (std::size_t i = 0; i < 6; ++i)
