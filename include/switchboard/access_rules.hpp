@@ -60,6 +60,10 @@ constexpr std::string_view user_placeholder = "{user}";
 
 inline std::size_t action_index(action a) noexcept { return static_cast<std::size_t>(a); }
 constexpr std::size_t action_count = 6;
+// A new action needs a section here (and a name in the JSON form).
+static_assert(action_name(static_cast<action>(action_count - 1)) != "unknown" &&
+                  action_name(static_cast<action>(action_count)) == "unknown",
+              "access_rules has one section per action");
 
 /// The actions whose target is one name (a user id, a command name) instead of a topic.
 constexpr bool is_name_action(action a) noexcept { return a == action::direct || a == action::command; }
