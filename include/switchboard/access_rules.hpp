@@ -14,6 +14,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
@@ -25,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -67,6 +69,22 @@ static_assert(action_name(static_cast<action>(action_count - 1)) != "unknown" &&
 
 /// The actions whose target is one name (a user id, a command name) instead of a topic.
 constexpr bool is_name_action(action a) noexcept { return a == action::direct || a == action::command; }
+
+/// FNV-1a of `s`: entries are found by the hash of their first token, so that a check
+/// compares integers, not strings, until the candidates are few.
+inline std::uint64_t token_hash(std::string_view s) noexcept {
+  std::uint64_t h = 14695981039346656037ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+/// `a == b` for the short strings tokens are, without a call into the C library.
+inline bool same_text(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
 
 /// `s` as a JSON string literal of at most 64 of its bytes, for error messages: whatever
 /// a rule file holds, the message stays printable and short.
@@ -160,7 +178,7 @@ class access_rules {
   /// Number of entries in all sections.
   std::size_t size() const noexcept {
     std::size_t n = 0;
-    for (const section& s : sections_) n += s.allows.size() + s.denies.size();
+    for (const section& s : sections_) n += s.allows.entries.size() + s.denies.entries.size();
     return n;
   }
 
@@ -173,14 +191,31 @@ class access_rules {
     std::uint32_t first_token = 0;
     std::uint32_t token_count = 0;
     bool has_user = false;
+    bool literal_first = false;  // the first token is a literal (for a name: the pattern is)
+    std::uint64_t key_hash = 0;  // token_hash of that literal
+  };
+
+  // Entries whose first token is a literal come first, sorted by its hash, so a check
+  // looks only at those that share the target's first token (or its hash); then the
+  // rest, which a check always tries.
+  struct entry_list {
+    std::vector<entry> entries;
+    std::size_t literal_count = 0;
   };
 
   // Deny and allow entries apart: every deny must be tried, allows only until one applies.
   struct section {
     bool present = false;
     bool has_user = false;
-    std::vector<entry> denies, allows;
+    entry_list denies, allows;
     std::vector<detail::rule_token> tokens;
+  };
+
+  // Orders entries by the hash of their literal first token, and finds them by a target's.
+  struct by_key {
+    bool operator()(const entry& a, const entry& b) const noexcept { return a.key_hash < b.key_hash; }
+    bool operator()(const entry& a, std::uint64_t key) const noexcept { return a.key_hash < key; }
+    bool operator()(std::uint64_t key, const entry& b) const noexcept { return key < b.key_hash; }
   };
 
   // A valid topic of max_topic_bytes has at most this many tokens. Spans, not views, so
@@ -199,13 +234,15 @@ class access_rules {
   const section& section_of(action a) const noexcept { return sections_[detail::action_index(a)]; }
 
   void add_or_throw(action what, std::string_view pattern, std::string_view role, bool allow) {
-    const std::string problem = add(what, pattern, role, allow);
+    const std::string problem = add(what, pattern, role, allow, true);
     if (!problem.empty())
       throw std::invalid_argument("switchboard: " + std::string(action_name(what)) + " rule pattern: " + problem);
   }
 
-  // Adds an entry, or returns what is wrong with it (and adds nothing).
-  std::string add(action what, std::string_view pattern, std::string_view role, bool allow) {
+  // Adds an entry, or returns what is wrong with it (and adds nothing). Without
+  // `keep_order` the entry is only appended, and `restore_order` must follow before use:
+  // a reader adding thousands sorts once instead of shifting at each.
+  std::string add(action what, std::string_view pattern, std::string_view role, bool allow, bool keep_order) {
     if (detail::action_index(what) >= detail::action_count) return "not an action";
     section& s = sections_[detail::action_index(what)];
     entry e;
@@ -221,10 +258,48 @@ class access_rules {
     e.token_count = static_cast<std::uint32_t>(s.tokens.size()) - e.first_token;
     for (std::uint32_t i = 0; i < e.token_count; ++i)
       if (s.tokens[e.first_token + i].kind == detail::rule_token_kind::user) e.has_user = true;
+    const detail::rule_token& first = s.tokens[e.first_token];
+    e.literal_first = first.kind == detail::rule_token_kind::literal;
+    if (e.literal_first) e.key_hash = detail::token_hash(std::string_view(e.pattern.data() + first.offset, first.size));
     s.has_user = s.has_user || e.has_user;
     s.present = true;
-    (allow ? s.allows : s.denies).push_back(std::move(e));
+    entry_list& list = allow ? s.allows : s.denies;
+    if (keep_order && e.literal_first) {
+      const auto literal_end = list.entries.begin() + static_cast<std::ptrdiff_t>(list.literal_count);
+      const auto at = std::upper_bound(list.entries.begin(), literal_end, e, by_key{});
+      list.entries.insert(at, std::move(e));
+      ++list.literal_count;
+    } else {
+      list.entries.push_back(std::move(e));
+    }
     return {};
+  }
+
+  void restore_order() {
+    for (section& s : sections_)
+      for (entry_list* list : {&s.denies, &s.allows}) {
+        const auto literal_end = std::stable_partition(list->entries.begin(), list->entries.end(),
+                                                       [](const entry& e) { return e.literal_first; });
+        std::stable_sort(list->entries.begin(), literal_end, by_key{});
+        list->literal_count = static_cast<std::size_t>(literal_end - list->entries.begin());
+      }
+  }
+
+  // Whether `test` holds for an entry of `list` that could match a target whose first
+  // token (a name: the whole name) hashes to `first_hash`; without `first_is_literal`
+  // (a wildcard) every entry is a candidate.
+  template <class Test>
+  static bool any_candidate(const entry_list& list, std::uint64_t first_hash, bool first_is_literal,
+                            Test&& test) noexcept {
+    const auto begin = list.entries.begin();
+    const auto literal_end = begin + static_cast<std::ptrdiff_t>(list.literal_count);
+    auto from = begin, to = literal_end;
+    if (first_is_literal) std::tie(from, to) = std::equal_range(begin, literal_end, first_hash, by_key{});
+    for (auto it = from; it != to; ++it)
+      if (test(*it)) return true;
+    for (auto it = literal_end; it != list.entries.end(); ++it)
+      if (test(*it)) return true;
+    return false;
   }
 
   static std::string syntax_problem(std::string_view pattern) {
@@ -326,10 +401,10 @@ class access_rules {
       switch (p.kind) {
         case detail::rule_token_kind::one: break;
         case detail::rule_token_kind::literal:
-          if (token != std::string_view(e.pattern.data() + p.offset, p.size)) return overlap::none;
+          if (!detail::same_text(token, std::string_view(e.pattern.data() + p.offset, p.size))) return overlap::none;
           break;
         case detail::rule_token_kind::user:
-          if (token != user) return overlap::none;
+          if (!detail::same_text(token, user)) return overlap::none;
           break;
         case detail::rule_token_kind::rest: break;  // returned above
       }
@@ -340,15 +415,17 @@ class access_rules {
     // An entry with `{user}` matches nothing for a connection whose id is not one token.
     const bool user_usable = s.has_user && who.user && is_single_token(*who.user);
     const std::string_view user = user_usable ? std::string_view(*who.user) : std::string_view();
-    for (const entry& e : s.denies) {
-      if (e.has_user && !user_usable) continue;
-      if (relate(s, e, target, user) != overlap::none && applies_to(e, who)) return false;
-    }
-    for (const entry& e : s.allows) {
-      if (e.has_user && !user_usable) continue;
-      if (relate(s, e, target, user) == overlap::all && applies_to(e, who)) return true;
-    }
-    return false;
+    const detail::rule_token& first = target.tokens[0];
+    const bool first_is_literal = first.kind == detail::rule_token_kind::literal;
+    const std::uint64_t first_hash =
+        first_is_literal ? detail::token_hash(std::string_view(target.text.data() + first.offset, first.size)) : 0;
+    const bool denied = any_candidate(s.denies, first_hash, first_is_literal, [&](const entry& e) {
+      return (!e.has_user || user_usable) && relate(s, e, target, user) != overlap::none && applies_to(e, who);
+    });
+    if (denied) return false;
+    return any_candidate(s.allows, first_hash, first_is_literal, [&](const entry& e) {
+      return (!e.has_user || user_usable) && relate(s, e, target, user) == overlap::all && applies_to(e, who);
+    });
   }
 
   static bool name_matches(const section& s, const entry& e, std::string_view name, const identity& who) noexcept {
@@ -364,11 +441,10 @@ class access_rules {
 
   static bool permits_name(const section& s, const identity& who, std::string_view name) noexcept {
     if (name.empty()) return false;
-    for (const entry& e : s.denies)
-      if (name_matches(s, e, name, who) && applies_to(e, who)) return false;
-    for (const entry& e : s.allows)
-      if (name_matches(s, e, name, who) && applies_to(e, who)) return true;
-    return false;
+    const auto applies = [&](const entry& e) { return name_matches(s, e, name, who) && applies_to(e, who); };
+    const std::uint64_t name_hash = detail::token_hash(name);
+    if (any_candidate(s.denies, name_hash, true, applies)) return false;
+    return any_candidate(s.allows, name_hash, true, applies);
   }
 
   std::array<section, detail::action_count> sections_{};
@@ -464,10 +540,13 @@ class access_rules_reader {
   bool EndObject(rapidjson::SizeType) {
     if (depth_ == 3) {
       if (!pattern_) return fail(entry_place() + ": pattern is required");
-      const std::string problem = rules_.add(section_, *pattern_, role_ ? *role_ : std::string(), allow_.value_or(true));
+      const std::string problem =
+          rules_.add(section_, *pattern_, role_ ? *role_ : std::string(), allow_.value_or(true), false);
       if (!problem.empty()) return fail(entry_place() + ".pattern: " + problem);
       ++count_;
       ++index_;
+    } else if (depth_ == 1) {
+      rules_.restore_order();
     }
     --depth_;
     return true;

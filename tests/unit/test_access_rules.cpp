@@ -207,6 +207,82 @@ TEST_CASE("coverage and overlap agree with brute force over every small pattern"
   }
 }
 
+TEST_CASE("many entries decide as each entry alone does, however they were added", "[access_rules]") {
+  // Rule sets of many entries, most sharing first tokens, built in random order in code
+  // and from JSON, against the decision composed from one-entry rule sets (whose
+  // semantics the brute-force test above pins down).
+  struct rule {
+    action what;
+    std::string pattern, role;
+    bool allow;
+  };
+  std::mt19937 rng(7);
+  const std::vector<std::string> topic_patterns = all_patterns({"a", "b", "*", ">", "{user}"});
+  const std::vector<std::string> names = {"a", "b", "a.b", "*", ">", "{user}"};
+  const std::vector<std::string> topic_targets = all_patterns({"a", "b", "u", "*", ">"});
+  const std::vector<identity> people = {user("u"), user("u", {"admin"}), user("a.b", {"admin"}), anonymous};
+  for (int round = 0; round < 200; ++round) {
+    std::vector<rule> entries;
+    const int count = 1 + static_cast<int>(rng() % 40);
+    for (int i = 0; i < count; ++i) {
+      const action what = static_cast<action>(rng() % 6);
+      const bool name = what == action::direct || what == action::command;
+      const std::vector<std::string>& from = name ? names : topic_patterns;
+      entries.push_back({what, from[rng() % from.size()], rng() % 4 == 0 ? "admin" : "", rng() % 3 != 0});
+    }
+    access_rules built;
+    std::string json = "{";
+    for (int a = 0; a < 6; ++a) {
+      std::string section;
+      for (const rule& r : entries) {
+        if (static_cast<int>(r.what) != a) continue;
+        section += section.empty() ? "" : ",";
+        section += R"({"pattern":")" + r.pattern + "\"" + (r.role.empty() ? "" : R"(,"role":")" + r.role + "\"") +
+                   (r.allow ? "" : R"(,"allow":false)") + "}";
+      }
+      if (section.empty()) continue;
+      json += std::string(json.size() > 1 ? "," : "") + "\"" + std::string(switchboard::action_name(static_cast<action>(a))) +
+              "\":[" + section + "]";
+    }
+    json += "}";
+    for (const rule& r : entries) r.allow ? built.allow(r.what, r.pattern, r.role) : built.deny(r.what, r.pattern, r.role);
+    auto loaded = parse_access_rules(json);
+    INFO(json);
+    REQUIRE(loaded);
+
+    // One entry alone: does it permit as an allow, or refuse (under a catch-all) as a deny?
+    const auto alone = [](const rule& r, const identity& who, action what, const std::string& target) {
+      access_rules one;
+      const bool name = what == action::direct || what == action::command;
+      if (r.allow) {
+        one.allow(what, r.pattern, r.role);
+        return one.permits(who, what, target);
+      }
+      one.allow(what, name ? "*" : ">").deny(what, r.pattern, r.role);
+      return !one.permits(who, what, target);
+    };
+    const auto reference = [&](const identity& who, action what, const std::string& target) {
+      bool allowed = false;
+      for (const rule& r : entries) {
+        if (r.what != what) continue;
+        if (!r.allow && alone(r, who, what, target)) return false;
+        if (r.allow && alone(r, who, what, target)) allowed = true;
+      }
+      return allowed;
+    };
+    for (const identity& who : people)
+      for (const action what : {action::subscribe, action::publish, action::direct, action::command}) {
+        const bool name = what == action::direct || what == action::command;
+        for (const std::string& target : name ? names : topic_targets) {
+          INFO("user " << (who.user ? *who.user : "(none)") << ", " << switchboard::action_name(what) << " " << target);
+          const bool expected = reference(who, what, target);
+          REQUIRE(built.permits(who, what, target) == expected);
+          REQUIRE(loaded.rules->permits(who, what, target) == expected);
+        }
+      }
+  }
+}
+
 TEST_CASE("{user} stands for the connection's own id as one literal token", "[access_rules]") {
   access_rules rules;
   rules.allow(action::subscribe, "user.{user}.>").allow(action::publish, "user.{user}").allow(action::direct, "{user}");
