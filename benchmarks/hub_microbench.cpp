@@ -1,7 +1,7 @@
 // Micro-benchmarks of the hub's publish path on the in-memory transport: fan-out cost per
 // recipient, its independence from the number of other topics and patterns, the request
-// parser, and a client publish end to end; and the per-handshake cost of verifying a
-// token. Written frames are only counted, so what is measured is the hub (plus the
+// parser, and a client publish end to end; the per-handshake cost of verifying a
+// token, and the per-request cost of authorization rules. Written frames are only counted, so what is measured is the hub (plus the
 // transport's bookkeeping), not copies into inboxes.
 //
 // Every timed iteration runs the io_context until it is idle: the flush hands the frames
@@ -9,10 +9,12 @@
 // cost of a steady stream of publishes is what gets reported.
 
 #include <switchboard/detail/utf8.hpp>
+#include <switchboard/access_rules.hpp>
 #include <switchboard/detail/websocket_reader.hpp>
 #include <switchboard/hub.hpp>
 #include <switchboard/jwt.hpp>
 #include <switchboard/memory_transport.hpp>
+#include <switchboard/rules_auth.hpp>
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -50,11 +52,12 @@ switchboard::config bench_config() {
 }
 
 // A hub on its own io_context, with clients attached through a counting transport.
-struct bench_hub {
+template <class Hub = switchboard::hub>
+struct basic_bench_hub {
   asio::io_context io;
   // Keeps poll() from stopping the context when it runs out of handlers.
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
-  switchboard::hub hub{io, bench_config()};
+  Hub hub{io, bench_config()};
   switchboard::memory_transport transport{hub, /*keep_frames=*/false};
 
   // Runs every ready handler, including those posted by handlers, until none is left.
@@ -63,8 +66,8 @@ struct bench_hub {
     }
   }
 
-  connection_id connect() {
-    const connection_id id = transport.connect();
+  connection_id connect(std::string_view token = {}) {
+    const connection_id id = transport.connect(token);
     if (id == 0) throw std::runtime_error("connection refused");
     return id;
   }
@@ -114,6 +117,7 @@ struct bench_hub {
     return true;
   }
 };
+using bench_hub = basic_bench_hub<>;
 
 // Per-recipient time as a counter: the inverted rate of (recipients × iterations) / 1e9
 // over the measured time is nanoseconds per recipient.
@@ -273,6 +277,72 @@ void BM_client_publish_roundtrip(benchmark::State& state) {
   report_per_recipient(state, subscribers);
 }
 BENCHMARK(BM_client_publish_roundtrip);
+
+// Authorization rules as a deployment might have them: 10 deny entries and 90 allow
+// entries for publish, mixing literals, wildcards, `{user}` and roles, the last of which
+// is the one that permits `room.lobby`, so that a check walks all 100. Subscribing to
+// `room.>` is allowed too (one more entry, in its own section).
+switchboard::access_rules hundred_publish_rules() {
+  using switchboard::action;
+  switchboard::access_rules rules;
+  rules.allow(action::subscribe, "room.>");
+  for (int i = 0; i < 10; ++i) rules.deny(action::publish, "secret" + std::to_string(i) + ".>");
+  for (int i = 0; i < 89; ++i) {
+    const std::string n = std::to_string(i);
+    switch (i % 4) {
+      case 0: rules.allow(action::publish, "team" + n + ".*.messages"); break;
+      case 1: rules.allow(action::publish, "user.{user}.box" + n); break;
+      case 2: rules.allow(action::publish, "ops" + n + ".>", "admin"); break;
+      default: rules.allow(action::publish, "room.lobby" + n);
+    }
+  }
+  rules.allow(action::publish, "room.*");
+  return rules;
+}
+
+using rules_hub = switchboard::basic_hub<switchboard::policies<switchboard::rules_auth<switchboard::insecure_token_auth>>>;
+
+// One access_rules::permits for a publish on `room.lobby`: with the one entry that
+// permits it (Arg 1), or behind 99 others (Arg 100).
+void BM_access_rules_permits(benchmark::State& state) {
+  switchboard::access_rules rules;
+  if (state.range(0) == 1)
+    rules.allow(switchboard::action::publish, "room.*");
+  else
+    rules = hundred_publish_rules();
+  const switchboard::identity who{std::string("alice"), {"member"}};
+  for (auto _ : state) {
+    const bool permitted = rules.permits(who, switchboard::action::publish, topic);
+    benchmark::DoNotOptimize(permitted);
+  }
+  if (!rules.permits(who, switchboard::action::publish, topic)) state.SkipWithError("the publish was refused");
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_access_rules_permits)->Arg(1)->Arg(100);
+
+// A client publish (parse, authorization, encode, fan-out to one subscriber, the ack)
+// through rules_auth without rules (Arg 0: the inner policy alone decides) and with the
+// 100 rules above (Arg 100). One subscriber keeps the fan-out small beside the check.
+void BM_client_publish_rules(benchmark::State& state) {
+  auto b = std::make_unique<basic_bench_hub<rules_hub>>();
+  if (state.range(0) > 0) b->hub.auth().set_rules(hundred_publish_rules());
+  b->add_subscribers(1, {std::string(topic)});
+  const connection_id publisher = b->connect("alice");
+  b->drain();
+  const std::string frame = R"({"type":"publish","id":42,"topic":"room.lobby","data":)" + std::string(payload) + "}";
+  const std::uint64_t frames_before = b->transport.frames_written();
+  for (auto _ : state) {
+    b->transport.receive_text(publisher, frame);
+    b->drain();
+  }
+  // Each iteration: the message to the subscriber and the publisher's ack.
+  if (b->transport.frames_written() - frames_before != 2 * static_cast<std::uint64_t>(state.iterations())) {
+    state.SkipWithError("a publish was refused or not delivered");
+    return;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_client_publish_rules)->Arg(0)->Arg(100);
 
 }  // namespace
 
