@@ -4,6 +4,7 @@
 #ifndef SWITCHBOARD_HUB_HPP
 #define SWITCHBOARD_HUB_HPP
 
+#include <switchboard/audit.hpp>
 #include <switchboard/auth.hpp>
 #include <switchboard/config.hpp>
 #include <switchboard/detail/dispatch.hpp>
@@ -165,6 +166,15 @@ class basic_hub final : private hub_endpoint {
     return true;
   }
 
+  /// Receives every security event of this hub and its transports (refused handshakes,
+  /// refused actions, rate limiting, expiry closes, ...); replaces the previous hook.
+  void set_audit_hook(audit_hook hook) { core_.on_audit = std::move(hook); }
+  /// Reports a security event to the audit hook, if one is set: for components outside
+  /// the hub (login routes, API-key checks) that refuse on the hub's behalf.
+  void audit(const audit_event& event) const {
+    if (core_.on_audit) core_.on_audit(event);
+  }
+
   /// Per-connection application state, or null when `id` is not open.
   user_data_type* user_data(connection_id id) noexcept {
     auto* e = core_.registry.find(id);
@@ -269,7 +279,9 @@ class basic_hub final : private hub_endpoint {
     auth_result result = core_.auth.authenticate(info);
     // Whatever the policy, an identity that would break clients' UTF-8 or logs is refused.
     if (result.accepted && result.who.user && !detail::is_valid_user_id(*result.who.user))
-      return auth_result::refuse("invalid user id");
+      result = auth_result::refuse("invalid user id");
+    if (!result.accepted && core_.on_audit)
+      core_.on_audit(audit_event{audit_kind::handshake_refused, 0, {}, info.remote, result.reason});
     return result;
   }
 
@@ -301,6 +313,7 @@ class basic_hub final : private hub_endpoint {
     if (!e->value.bucket.try_take(std::chrono::steady_clock::now(), core_.settings.rate_limit,
                                   core_.settings.rate_burst)) {
       ++core_.stats.rate_limited;
+      core_.audit(audit_kind::rate_limited, *e, "rate limit exceeded");
       // A refused frame costs a scan for its id, never a parse.
       const std::string_view request_id = kind == frame_kind::text ? detail::scan_request_id(payload) : std::string_view();
       core_.send_error(*e, request_id, error::rate_limited, "rate limit exceeded");
@@ -360,7 +373,7 @@ class basic_hub final : private hub_endpoint {
     const auto* command = handlers_.find_command(*req.name);
     if (!command) return core_.send_error(e, req.id, error::unknown_command, "no command '" + *req.name + "'");
     if (!core_.auth.authorize(e.who, action::command, *req.name))
-      return core_.send_error(e, req.id, error::forbidden, "command '" + *req.name + "' is not allowed");
+      return requests::detail::refuse_action(core_, e, req.id, action::command, *req.name);
     request_context ctx(this, &e, text, &req);
     run_guarded(ctx, [&] {
       command_result r = (*command)(ctx);

@@ -5,6 +5,7 @@
 #ifndef SWITCHBOARD_DETAIL_HUB_CORE_HPP
 #define SWITCHBOARD_DETAIL_HUB_CORE_HPP
 
+#include <switchboard/audit.hpp>
 #include <switchboard/auth.hpp>
 #include <switchboard/broker.hpp>
 #include <switchboard/config.hpp>
@@ -100,6 +101,14 @@ class hub_core {
   outbox<registry_type> out;
   std::uint64_t publish_stamp = 0;
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
+  audit_hook on_audit;
+
+  // --- security events ------------------------------------------------------------
+
+  void audit(audit_kind kind, const entry_type& e, std::string_view detail) const {
+    if (!on_audit) return;
+    on_audit(audit_event{kind, e.id, e.who.user ? std::string_view(*e.who.user) : std::string_view(), {}, detail});
+  }
 
   hub_stats snapshot() const {
     hub_stats s = stats;
