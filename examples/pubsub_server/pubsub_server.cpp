@@ -55,6 +55,8 @@ const char* const usage = R"(usage: pubsub_server [options]
   --jwt-leeway-s N             clock skew allowed on exp and nbf (default 0)
   --jwt-issuer ISS             require this iss claim
   --jwt-audience AUD           require this aud claim (without it, tokens with aud are refused)
+  --in-band-auth               a handshake without a token authenticates with an auth request
+  --auth-timeout-ms N          time for in-band auth to succeed (default 10000)
   --help                       this text
 )";
 
@@ -120,6 +122,10 @@ int main(int argc, char** argv) {
       cfg.echo_to_publisher = true;
       continue;
     }
+    if (arg == "--in-band-auth") {
+      cfg.in_band_auth = true;
+      continue;
+    }
     if (i + 1 >= argc) fail("option " + std::string(arg) + " needs a value");
     const std::string_view value = argv[++i];
     if (arg == "--bind") options.bind = std::string(value);
@@ -150,6 +156,7 @@ int main(int argc, char** argv) {
     else if (arg == "--jwt-leeway-s") jwt_leeway_s = parse_number<std::uint32_t>(arg, value);
     else if (arg == "--jwt-issuer") jwt_options.issuer = std::string(value);
     else if (arg == "--jwt-audience") jwt_options.audience = std::string(value);
+    else if (arg == "--auth-timeout-ms") cfg.auth_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else fail("unknown option " + std::string(arg));
   }
   if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");

@@ -276,32 +276,32 @@ class basic_hub final : private hub_endpoint {
   void attach(transport* t) override { core_.out.attach(t); }
 
   auth_result on_handshake(const handshake_info& info) override {
-    auth_result result = core_.auth.authenticate(info);
-    // Whatever the policy, an identity that would break clients' UTF-8 or logs is refused.
-    if (result.accepted && result.who.user && !detail::is_valid_user_id(*result.who.user))
-      result = auth_result::refuse("invalid user id");
+    // A token-less handshake authenticates in-band later (PROTOCOL section 3.1).
+    if (core_.settings.in_band_auth && info.token.empty()) return auth_result::accept(std::nullopt);
+    auth_result result = authenticate(info);
     if (!result.accepted && core_.on_audit)
       core_.on_audit(audit_event{audit_kind::handshake_refused, 0, {}, info.remote, result.reason});
     return result;
   }
 
   connection_id on_open(identity who) override {
-    const bool over_limit = who.user && core_.settings.max_connections_per_user > 0 &&
-                            core_.registry.connections_of(*who.user).size() >= core_.settings.max_connections_per_user;
-    const connection_id id = core_.registry.insert(std::move(who), typename core_type::connection_state{}, !over_limit);
-    entry_type& e = *core_.registry.find(id);
-    if (over_limit) {
-      e.value.refused = true;
-      core_.send_error(e, {}, error::forbidden, "too many connections for this user");
-      core_.out.close_after_flush(e, close_code::policy_violation);
+    if (core_.settings.in_band_auth && !who.user) {
+      // No welcome yet: the connection has `auth_timeout` to authenticate.
+      who.expires_at = std::chrono::system_clock::now() +
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(core_.settings.auth_timeout);
+      typename core_type::connection_state state{};
+      state.awaiting_auth = true;
+      const connection_id id = core_.registry.insert(std::move(who), std::move(state));
+      core_.watch_deadline(*core_.registry.find(id));
       return id;
     }
-    core_.send(e, frames::welcome(e.id, e.who.user, core_.settings.server_name + "/" SWITCHBOARD_VERSION_STRING,
-                                  static_cast<std::uint64_t>(core_.settings.ping_interval.count())));
-    if (e.who.user) {
-      core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f); });
-      if (core_.registry.connections_of(*e.who.user).size() == 1) core_.announce_presence(*e.who.user, "online");
-    }
+    const bool over_limit = over_user_limit(who);
+    const connection_id id = core_.registry.insert(std::move(who), typename core_type::connection_state{}, !over_limit);
+    entry_type& e = *core_.registry.find(id);
+    if (over_limit)
+      refuse_over_user_limit(e);
+    else
+      start_session(e);
     return id;
   }
 
@@ -321,6 +321,8 @@ class basic_hub final : private hub_endpoint {
     }
     if (kind == frame_kind::text)
       dispatch_text(*e, payload);
+    else if (e->value.awaiting_auth)
+      core_.send_error(*e, {}, error::unauthorized, "authenticate first with an auth request");
     else
       requests::publish_binary(core_, *e, payload);
   }
@@ -351,6 +353,9 @@ class basic_hub final : private hub_endpoint {
                               "id must be an integer in [0, 2^53) or a string of at most 64 bytes");
     if (!req.type) return core_.send_error(e, req.id, error::bad_request, "type is missing or not a string");
     const std::string_view type = *req.type;
+    if (type == "auth") return handle_auth(e, req);
+    if (e.value.awaiting_auth)
+      return core_.send_error(e, req.id, error::unauthorized, "authenticate first with an auth request");
     // Built-in fields are checked for built-in types only: an application type may use
     // `to` or `topic` as it likes.
     const bool builtin = is_builtin_type(type);
@@ -358,14 +363,78 @@ class basic_hub final : private hub_endpoint {
       return core_.send_error(e, req.id, error::bad_request, std::string("invalid field: ") + req.problem);
     if (const auto handle = detail::builtin_request<core_type>(type)) return handle(core_, e, req);
     if (type == "command") return run_command(e, text, req);
-    if (type == "auth")
-      return core_.send_error(e, req.id, error::bad_request, "in-band auth is not enabled on this server");
     if (const auto* handler = handlers_.find_type(type)) {
       request_context ctx(this, &e, text, &req);
       run_guarded(ctx, [&] { (*handler)(ctx); });
       return;
     }
     core_.send_error(e, req.id, error::unknown_type, "no handler for type '" + std::string(type) + "'");
+  }
+
+  // --- sessions and in-band auth ---------------------------------------------------
+
+  auth_result authenticate(const handshake_info& info) {
+    auth_result result = core_.auth.authenticate(info);
+    // Whatever the policy, an identity that would break clients' UTF-8 or logs is refused.
+    if (result.accepted && result.who.user && !detail::is_valid_user_id(*result.who.user))
+      return auth_result::refuse("invalid user id");
+    return result;
+  }
+
+  bool over_user_limit(const identity& who) const {
+    return who.user && core_.settings.max_connections_per_user > 0 &&
+           core_.registry.connections_of(*who.user).size() >= core_.settings.max_connections_per_user;
+  }
+
+  void refuse_over_user_limit(entry_type& e) {
+    e.value.refused = true;
+    core_.send_error(e, {}, error::forbidden, "too many connections for this user");
+    core_.out.close_after_flush(e, close_code::policy_violation);
+  }
+
+  // An authenticated connection's start: welcome, the directs kept for it, presence.
+  void start_session(entry_type& e) {
+    core_.send(e, frames::welcome(e.id, e.who.user, core_.settings.server_name + "/" SWITCHBOARD_VERSION_STRING,
+                                  static_cast<std::uint64_t>(core_.settings.ping_interval.count())));
+    core_.watch_deadline(e);
+    if (e.who.user) {
+      core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f); });
+      if (core_.registry.connections_of(*e.who.user).size() == 1) core_.announce_presence(*e.who.user, "online");
+    }
+  }
+
+  // PROTOCOL section 3.1: the first `auth` of a connection waiting for it, or a refresh
+  // of an authenticated one (same user, new expiry). A refusal changes nothing.
+  void handle_auth(entry_type& e, const detail::parsed_request& req) {
+    if (!e.value.awaiting_auth && !e.who.user)
+      return core_.send_error(e, req.id, error::bad_request, "in-band auth is not enabled on this server");
+    if (!req.token || req.token->empty())
+      return core_.send_error(e, req.id, error::bad_request, "token must be a non-empty string");
+    handshake_info info;
+    info.token = *req.token;
+    auth_result result = authenticate(info);
+    if (result.accepted && !result.who.user) result = auth_result::refuse("the token names no user");
+    if (!result.accepted) {
+      core_.audit(audit_kind::auth_failed, e, result.reason);
+      return core_.send_error(e, req.id, error::unauthorized, result.reason);
+    }
+    if (!e.value.awaiting_auth) {
+      if (*result.who.user != *e.who.user) {
+        core_.audit(audit_kind::auth_failed, e, "refresh with another user's token");
+        return core_.send_error(e, req.id, error::forbidden, "the token is for another user");
+      }
+      // The new token's roles and expiry replace the old: a refresh may also narrow.
+      e.who.roles = std::move(result.who.roles);
+      e.who.expires_at = result.who.expires_at;
+      core_.watch_deadline(e);
+      return core_.send_ack(e, req.id);
+    }
+    e.value.awaiting_auth = false;
+    const bool over_limit = over_user_limit(result.who);
+    core_.registry.identify(e.id, std::move(result.who), !over_limit);
+    if (over_limit) return refuse_over_user_limit(e);
+    core_.send_ack(e, req.id);
+    start_session(e);
   }
 
   void run_command(entry_type& e, std::string_view text, const detail::parsed_request& req) {

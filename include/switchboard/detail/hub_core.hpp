@@ -9,6 +9,7 @@
 #include <switchboard/auth.hpp>
 #include <switchboard/broker.hpp>
 #include <switchboard/config.hpp>
+#include <switchboard/detail/deadline_queue.hpp>
 #include <switchboard/error.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/frames.hpp>
@@ -72,6 +73,7 @@ class hub_core {
     std::uint64_t stamp = 0;  // last publish delivered here, to deliver each at most once
     outbox_slot out;
     bool refused = false;     // over the per-user limit: gets an error, then a close
+    bool awaiting_auth = false;  // in-band auth: no welcome, every request but `auth` refused
     token_bucket bucket;
     user_data_type data{};
   };
@@ -102,6 +104,30 @@ class hub_core {
   std::uint64_t publish_stamp = 0;
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
   audit_hook on_audit;
+  // Token expiry and the in-band auth timeout of every connection (`identity::expires_at`).
+  deadline_queue deadlines{io, [this](std::uint64_t id, deadline_queue::clock::time_point when) { deadline_due(id, when); }};
+
+  // --- deadlines ------------------------------------------------------------------
+
+  /// Closes `e` with 1008 at `e.who.expires_at`, unless it moves before then.
+  void watch_deadline(const entry_type& e) {
+    if (!e.who.expires_at) return;
+    // Refreshes leave stale entries behind; past twice the live ones, drop them.
+    if (deadlines.size() > 2 * registry.connection_count() + 1024)
+      deadlines.compact([this](std::uint64_t id, deadline_queue::clock::time_point when) {
+        const entry_type* live = registry.find(id);
+        return live && live->who.expires_at == when;
+      });
+    deadlines.schedule(*e.who.expires_at, e.id);
+  }
+
+  void deadline_due(std::uint64_t id, deadline_queue::clock::time_point when) {
+    entry_type* e = registry.find(id);
+    if (!e || e->value.out.closing || e->who.expires_at != when) return;  // closed or refreshed
+    const std::string_view why = e->value.awaiting_auth ? "authentication timed out" : "token expired";
+    audit(e->value.awaiting_auth ? audit_kind::auth_timeout : audit_kind::token_expired, *e, why);
+    out.close(*e, close_code::policy_violation, why);
+  }
 
   // --- security events ------------------------------------------------------------
 
