@@ -380,9 +380,7 @@ struct websocketpp_server::impl final : transport {
     if (auto from_query = detail::query_param(query, "token")) {
       token = std::move(*from_query);
     } else {
-      const std::string_view authorization = trim_ows(con->get_request_header("Authorization"));
-      if (authorization.size() > 7 && detail::iequals(authorization.substr(0, 7), "Bearer "))
-        token = std::string(trim_ows(authorization.substr(7)));
+      token = std::string(detail::bearer_credential(con->get_request_header("Authorization")));
     }
     const std::string remote = con->get_remote_endpoint();
     // get_request_header returns a reference into the request, which outlives the call.

@@ -636,9 +636,7 @@ class ws_connection final : public ws_connection_base {
     if (auto from_query = query_param(query, "token")) {
       token = std::move(*from_query);
     } else {
-      const std::string_view authorization = trim_ows(head.header("Authorization"));
-      if (authorization.size() > 7 && iequals(authorization.substr(0, 7), "Bearer "))
-        token = std::string(trim_ows(authorization.substr(7)));
+      token = std::string(bearer_credential(head.header("Authorization")));
     }
     std::error_code ec;
     const auto remote_endpoint = socket().remote_endpoint(ec);
