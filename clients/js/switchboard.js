@@ -56,11 +56,6 @@ export function topicMatches(pattern, topic) {
   return want.length === got.length;
 }
 
-/** True when `topic` holds a wildcard token, so it can only be subscribed to. */
-export function isPattern(topic) {
-  return topic.split('.').some((token) => token === '*' || token === '>');
-}
-
 /**
  * The binary publish frame: `0x01 | u8 topic length | topic | payload`.
  * Throws a SwitchboardError `bad_request` when the topic is not 1 to 255 bytes.
@@ -393,14 +388,18 @@ export class SwitchboardClient {
   }
 
   /**
-   * Fetches a token with `getToken` and sends it as in-band `auth` on the current
-   * connection, which then expires with the new token. Done by the client on its own
-   * before the current token's `exp`; resolves when the server accepted.
+   * Sends `token` (by default a fresh one from `getToken`) as in-band `auth` on the
+   * current connection, which then expires with the new token; reconnects use it too
+   * when there is no `getToken`. With `getToken`, the client does this by itself
+   * before the current token's `exp`. Resolves when the server accepted; rejects with
+   * `forbidden` (another user's token) or `unauthorized` (an invalid one), and then
+   * the connection keeps its old token.
    */
-  async refreshToken(options = {}) {
-    if (!this.#options.getToken) throw new TypeError('refreshing needs options.getToken');
+  async refreshToken(token = undefined, options = {}) {
+    if (token === undefined && !this.#options.getToken)
+      throw new TypeError('refreshToken needs a token, or options.getToken');
     const socket = this.#socket;
-    const token = await this.#options.getToken();
+    if (token === undefined) token = await this.#options.getToken();
     if (this.#state !== 'open' || socket !== this.#socket)
       throw new SwitchboardError('disconnected', 'the connection changed while fetching a token');
     await this.#send({ type: 'auth', token }, options);
@@ -415,11 +414,13 @@ export class SwitchboardClient {
     this.#reconnectTimer = null;
     let token;
     try {
-      token = this.#options.getToken ? await this.#options.getToken() : this.#options.token;
+      // Without a token source, the latest token (refreshed by hand, perhaps) is reused.
+      token = this.#options.getToken ? await this.#options.getToken() : this.#token ?? this.#options.token;
     } catch (error) {
       if (this.#state === 'closed') return;
       this.#emit('error', new SwitchboardError('unauthorized', 'getToken failed', { cause: error }));
-      this.#scheduleReconnect();
+      if (this.#options.reconnect) this.#scheduleReconnect();
+      else this.#giveUp(new SwitchboardError('closed', 'getToken failed', { cause: error }));
       return;
     }
     if (this.#state === 'closed') return;
@@ -492,19 +493,26 @@ export class SwitchboardClient {
     const dropped = new SwitchboardError('disconnected', `the connection closed (${code})`);
     for (const request of [...this.#inFlight.values()]) this.#settle(request, dropped);
 
-    const closing = this.#state === 'closed';
+    if (this.#state === 'closed') {
+      this.#emit('close', { code, reason: reason ?? '', willReconnect: false });
+      return;
+    }
     // 1008 (policy: token expired, too many connections) or a refused in-band auth
     // repeat with the same credential; only a token source can change the outcome.
     const hopeless = (code === 1008 || this.#authRefused) && !this.#options.getToken;
-    const willReconnect = !closing && this.#options.reconnect && !hopeless &&
-      this.#retries < this.#options.maxReconnectAttempts;
+    const retry = this.#options.reconnect && !hopeless;
+    const willReconnect = retry && this.#retries < this.#options.maxReconnectAttempts;
+    // Listeners see the state the client is in from now on.
+    this.#state = willReconnect ? 'reconnecting' : 'closed';
     this.#emit('close', { code, reason: reason ?? '', willReconnect });
-    if (closing) return;
-    if (!this.#options.reconnect || hopeless) {
+    if (willReconnect) {
+      if (this.#state === 'reconnecting') this.#scheduleReconnect();  // else a listener closed the client
+    } else if (retry) {
+      this.#emit('reconnectFailed', { attempts: this.#retries });
+      this.#giveUp(new SwitchboardError('closed', `gave up after ${this.#retries} failed reconnect attempts`));
+    } else {
       this.#giveUp(new SwitchboardError('closed', `the connection closed (${code}) and will not be retried`));
-      return;
     }
-    this.#scheduleReconnect();
   }
 
   #scheduleReconnect() {

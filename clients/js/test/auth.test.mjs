@@ -70,14 +70,19 @@ test('without a token source, the server closes at expiry (1008) and the client 
   assert.deepEqual(reconnects, []);
 });
 
-test('refreshToken() refuses a token for another user and keeps the connection', async () => {
+test('refreshToken() refuses another user\'s or an invalid token and keeps the connection', async () => {
   const { url } = await server(['--jwt-hs256-secret', secret]);
   let user = 'carol';
   const client = await connectClient(url, { getToken: () => tokenFor(user, 60) });
   user = 'mallory';
   await assert.rejects(client.refreshToken(), { code: 'forbidden' });
+  await assert.rejects(client.refreshToken('not a jwt'), { code: 'unauthorized' });
   assert.equal(client.welcome.user, 'carol');
   assert.deepEqual(await client.command('echo', 'still here'), 'still here');
+  // A token handed over explicitly is accepted like one from getToken.
+  const refreshed = nextEvent(client, 'tokenRefreshed');
+  await client.refreshToken(tokenFor('carol', 120));
+  assert.ok((await refreshed).expiresAt > Date.now() + 60_000);
 });
 
 test('in-band auth sends the token in an auth request, not in the URL', async () => {
