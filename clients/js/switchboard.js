@@ -8,6 +8,8 @@ export const SUBPROTOCOL = 'switchboard.v1';
 const BINARY_PUBLISH = 0x01;
 const BINARY_DELIVERY = 0x02;
 const MAX_TOPIC_BYTES = 255;
+// Topics per subscribe when restoring: the server's default max_topics_per_request.
+const RESTORE_BATCH_TOPICS = 100;
 // setTimeout fires at once for delays past a signed 32-bit millisecond count.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -106,6 +108,10 @@ export function tokenExpiresAt(token) {
   } catch {
     return undefined;
   }
+}
+
+function isPattern(topic) {
+  return topic.split('.').some((token) => token === '*' || token === '>');
 }
 
 function toBytes(data) {
@@ -578,25 +584,33 @@ export class SwitchboardClient {
   // after the last one seen. Subscriptions still awaiting their first ack are sent by
   // their own request, so that a refused one cannot take the others down with it.
   #restoreSubscriptions() {
-    const topics = [];
-    for (const [topic, handlers] of this.#subscriptions)
-      if ([...handlers].some((h) => h.confirmed)) topics.push(topic);
-    if (topics.length === 0) return;
-    const since = {};
-    for (const topic of topics) {
-      const position = this.#positions.get(topic);
-      if (position) since[topic] = { seq: position.seq, epoch: position.epoch };
+    const exact = [];
+    const patterns = [];
+    for (const [topic, handlers] of this.#subscriptions) {
+      if (![...handlers].some((h) => h.confirmed)) continue;
+      (isPattern(topic) ? patterns : exact).push(topic);
     }
-    const frame = { type: 'subscribe', topics };
-    if (Object.keys(since).length > 0) frame.since = since;
-    this.#send(frame, {}).then(
-      (data) => this.#applySubscribeAck(data, since),
-      (error) => {
-        if (error.code === 'disconnected' || error.code === 'closed') return;
-        this.#emit('error', new SwitchboardError(error.code, `restoring subscriptions failed: ${error.message}`,
-          { cause: error }));
-      },
-    );
+    // Exact topics first: the server handles requests in order, so no pattern brings
+    // a live message of a topic before that topic's replay and ack are in.
+    const topics = [...exact, ...patterns];
+    for (let first = 0; first < topics.length; first += RESTORE_BATCH_TOPICS) {
+      const batch = topics.slice(first, first + RESTORE_BATCH_TOPICS);
+      const since = {};
+      for (const topic of batch) {
+        const position = this.#positions.get(topic);
+        if (position) since[topic] = { seq: position.seq, epoch: position.epoch };
+      }
+      const frame = { type: 'subscribe', topics: batch };
+      if (Object.keys(since).length > 0) frame.since = since;
+      this.#send(frame, {}).then(
+        (data) => this.#applySubscribeAck(data, since),
+        (error) => {
+          if (error.code === 'disconnected' || error.code === 'closed') return;
+          this.#emit('error', new SwitchboardError(error.code, `restoring subscriptions failed: ${error.message}`,
+            { cause: error }));
+        },
+      );
+    }
   }
 
   #applySubscribeAck(data, since) {

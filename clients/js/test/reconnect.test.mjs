@@ -73,6 +73,41 @@ test('after its socket drops, the client gets what it missed, in order, once', a
   assert.equal(sockets.length, 2);
 });
 
+test('more subscriptions than one request may carry are all restored and recovered', async () => {
+  const { url } = await server();
+  const publisher = await connectClient(url, { token: 'pub' });
+  let away = null;
+  const { WebSocket, sockets } = trackedWebSocket();
+  const subscriber = await connectClient(url, {
+    token: 'sub', WebSocket, ...fastBackoff,
+    getToken: async () => { await away?.opened; return 'sub'; },
+  });
+  // The server takes at most 100 topics per subscribe (max_topics_per_request).
+  const topics = Array.from({ length: 250 }, (_, i) => `many.${i}`);
+  const received = [];
+  const onMessage = (m) => received.push(m.topic);
+  for (let first = 0; first < topics.length; first += 100) {
+    await subscriber.subscribe(topics.slice(first, first + 100), onMessage);
+  }
+  await subscriber.subscribe('many.*.x', (m) => received.push(m.topic));
+  const errors = record(subscriber, 'error');
+
+  away = gate();
+  const closed = nextEvent(subscriber, 'close');
+  sockets.at(-1).terminate();
+  await closed;
+  await publisher.publish('many.0', 'first');
+  await publisher.publish('many.249', 'last');
+  const reopened = nextEvent(subscriber, 'open');
+  away.open();
+  await reopened;
+  await until(() => received.length === 2, 'the messages published while away');
+  await publisher.publish('many.7.x', 'through the pattern');
+  await until(() => received.length === 3, 'the pattern');
+  assert.deepEqual(received, ['many.0', 'many.249', 'many.7.x']);
+  assert.deepEqual(errors, []);
+});
+
 test('a subscribe with since from an earlier session replays what came after it', async () => {
   const { url } = await server();
   const publisher = await connectClient(url, { token: 'pub' });
