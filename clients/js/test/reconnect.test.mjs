@@ -108,7 +108,7 @@ test('more subscriptions than one request may carry are all restored and recover
   assert.deepEqual(errors, []);
 });
 
-test('a subscribe with since from an earlier session replays what came after it', async () => {
+test('a subscribe with a position saved earlier replays what came after it', async () => {
   const { url } = await server();
   const publisher = await connectClient(url, { token: 'pub' });
   for (let n = 1; n <= 4; n += 1) await publisher.publish('saved.1', { n });
