@@ -3,6 +3,7 @@
 #include <switchboard/websocketpp_server.hpp>
 
 #include <switchboard/detail/http_parser.hpp>
+#include <switchboard/metrics.hpp>
 #include <switchboard/detail/http_routes.hpp>
 #include <switchboard/detail/json.hpp>
 #include <switchboard/detail/websocket_handshake.hpp>
@@ -630,6 +631,9 @@ struct websocketpp_server::impl final : transport {
     });
     if (!routes.has("GET", "/health"))
       routes.add("GET", "/health", http_handler([this](const http_request&) { return health(); }));
+    if (!routes.has("GET", "/metrics"))
+      routes.add("GET", "/metrics",
+                 http_handler([this](const http_request&) { return prometheus_metrics_response(hub.stats()); }));
   }
 };
 

@@ -279,8 +279,9 @@ class basic_hub final : private hub_endpoint {
     // A token-less handshake authenticates in-band later (PROTOCOL section 3.1).
     if (core_.settings.in_band_auth && info.token.empty()) return auth_result::accept(std::nullopt);
     auth_result result = authenticate(info);
-    if (!result.accepted && core_.on_audit)
-      core_.on_audit(audit_event{audit_kind::handshake_refused, 0, {}, info.remote, result.reason});
+    if (result.accepted) return result;
+    ++core_.stats.handshakes_refused;
+    if (core_.on_audit) core_.on_audit(audit_event{audit_kind::handshake_refused, 0, {}, info.remote, result.reason});
     return result;
   }
 
@@ -319,12 +320,17 @@ class basic_hub final : private hub_endpoint {
       core_.send_error(*e, request_id, error::rate_limited, "rate limit exceeded");
       return;
     }
-    if (kind == frame_kind::text)
+    core_.arrival = std::chrono::steady_clock::now();
+    if (kind == frame_kind::text) {
       dispatch_text(*e, payload);
-    else if (e->value.awaiting_auth)
-      core_.send_error(*e, {}, error::unauthorized, "authenticate first with an auth request");
-    else
-      requests::publish_binary(core_, *e, payload);
+    } else {
+      core_.stats.in.add(message_class::binary, 1, payload.size());
+      if (e->value.awaiting_auth)
+        core_.send_error(*e, {}, error::unauthorized, "authenticate first with an auth request");
+      else
+        requests::publish_binary(core_, *e, payload);
+    }
+    core_.arrival = {};
   }
 
   void on_write_complete(connection_id id) override {
@@ -345,8 +351,22 @@ class basic_hub final : private hub_endpoint {
 
   // --- requests -------------------------------------------------------------------
 
+  // The class a text frame is counted under, from its type.
+  static message_class class_of(const detail::parsed_request& req) noexcept {
+    if (req.bad_json || !req.type) return message_class::invalid;
+    const std::string_view type = *req.type;
+    if (type == "publish") return message_class::publish;
+    if (type == "subscribe" || type == "unsubscribe") return message_class::subscribe;
+    if (type == "direct") return message_class::direct;
+    if (type == "command") return message_class::command;
+    if (type == "presence" || type == "history" || type == "ping") return message_class::query;
+    if (type == "auth") return message_class::auth;
+    return message_class::application;
+  }
+
   void dispatch_text(entry_type& e, std::string_view text) {
     const detail::parsed_request req = detail::request_parser::parse(text);
+    core_.stats.in.add(class_of(req), 1, text.size());
     if (req.bad_json) return core_.send_error(e, {}, error::bad_json, "frame is not a JSON object");
     if (req.problem && std::string_view(req.problem) == "id")
       return core_.send_error(e, {}, error::bad_request,
@@ -398,7 +418,7 @@ class basic_hub final : private hub_endpoint {
                                   static_cast<std::uint64_t>(core_.settings.ping_interval.count())));
     core_.watch_deadline(e);
     if (e.who.user) {
-      core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f); });
+      core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f, message_class::direct); });
       if (core_.registry.connections_of(*e.who.user).size() == 1) core_.announce_presence(*e.who.user, "online");
     }
   }
@@ -415,11 +435,13 @@ class basic_hub final : private hub_endpoint {
     auth_result result = authenticate(info);
     if (result.accepted && !result.who.user) result = auth_result::refuse("the token names no user");
     if (!result.accepted) {
+      ++core_.stats.auth_failures;
       core_.audit(audit_kind::auth_failed, e, result.reason);
       return core_.send_error(e, req.id, error::unauthorized, result.reason);
     }
     if (!e.value.awaiting_auth) {
       if (*result.who.user != *e.who.user) {
+        ++core_.stats.auth_failures;
         core_.audit(audit_kind::auth_failed, e, "refresh with another user's token");
         return core_.send_error(e, req.id, error::forbidden, "the token is for another user");
       }

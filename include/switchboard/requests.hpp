@@ -54,6 +54,7 @@ void refuse_action(Core& core, typename Core::entry_type& e, std::string_view id
   message.append(target.data(), target.size());
   message += "' is not allowed";
   core.send_error(e, id, error::forbidden, message);
+  ++core.stats.forbidden;
   if (core.on_audit) {
     std::string what_and_target(action_name(what));
     what_and_target += ' ';
@@ -117,7 +118,7 @@ bool recover(Core& core, typename Core::entry_type& e, const std::string& topic,
   });
   // One more frame for the ack that follows.
   if (!complete || !core.out.fits(e, missed.size() + 1, bytes)) return false;
-  for (const auto& f : missed) core.send(e, f);
+  for (const auto& f : missed) core.send(e, f, message_class::message);
   return true;
 }
 
@@ -310,7 +311,7 @@ void history(Core& core, typename Core::entry_type& e, const parsed_request& req
 template <class Core>
 void ping(Core& core, typename Core::entry_type& e, const parsed_request& req) {
   if (req.id.empty()) {
-    core.send(e, frames::bare_pong());
+    core.send(e, frames::bare_pong(), message_class::reply);
     return;
   }
   core.send_reply(e, "pong", req.id);

@@ -125,6 +125,7 @@ class hub_core {
     entry_type* e = registry.find(id);
     if (!e || e->value.out.closing || e->who.expires_at != when) return;  // closed or refreshed
     const std::string_view why = e->value.awaiting_auth ? "authentication timed out" : "token expired";
+    ++stats.deadline_closes;
     audit(e->value.awaiting_auth ? audit_kind::auth_timeout : audit_kind::token_expired, *e, why);
     out.close(*e, close_code::policy_violation, why);
   }
@@ -138,6 +139,8 @@ class hub_core {
 
   hub_stats snapshot() const {
     hub_stats s = stats;
+    s.subscriptions = topics.subscription_count();
+    s.backlog_bytes = out.queued_bytes();
     s.messages_out = out.frames_queued();
     s.connections = registry.connection_count();
     s.users = registry.user_count();
@@ -149,16 +152,24 @@ class hub_core {
 
   // --- replies ----------------------------------------------------------------------
 
-  bool send(entry_type& e, const shared_frame& frame) { return out.enqueue(e, frame); }
+  bool send(entry_type& e, const shared_frame& frame, message_class kind = message_class::other) {
+    if (!out.enqueue(e, frame)) return false;
+    stats.out.add(kind, 1, frame.wire().size());
+    return true;
+  }
 
   /// `{"type":"<type>","id":..}`; nothing when the request had no id.
   void send_reply(entry_type& e, std::string_view type, std::string_view id, std::string_view data = {}) {
-    if (!id.empty()) out.enqueue(e, frames::reply(type, id, data));
+    if (!id.empty()) send(e, frames::reply(type, id, data), message_class::reply);
   }
   void send_ack(entry_type& e, std::string_view id, std::string_view data = {}) { send_reply(e, "ack", id, data); }
   void send_error(entry_type& e, std::string_view id, error code, std::string_view message) {
-    out.enqueue(e, frames::error(id, code, message));
+    send(e, frames::error(id, code, message), message_class::error);
   }
+
+  // When the message being handled reached the hub (set by the hub around each one), so
+  // that the fan-out histogram measures from arrival; zero outside of a message.
+  std::chrono::steady_clock::time_point arrival{};
 
   // --- publish and fan-out ------------------------------------------------------------
 
@@ -168,20 +179,28 @@ class hub_core {
 
   publish_result publish_json(std::string_view topic, std::string_view data, const std::optional<std::string>* from,
                               std::uint32_t exclude) {
+    const auto start = arrival_or_now();
     const auto ts = timestamp();
     auto [seq, frame] = store.append(topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data); });
-    return {seq, fan_out(topic, frame, exclude), {}};
+    return {seq, fan_out(topic, frame, exclude, message_class::message, start), {}};
   }
 
   publish_result publish_bytes(std::string_view topic, std::string_view payload, const std::optional<std::string>* from,
                                std::uint32_t exclude) {
+    const auto start = arrival_or_now();
     auto [seq, frame] =
         store.append(topic, [&](std::uint64_t s) { return frames::binary_message(topic, s, from, payload); });
-    return {seq, fan_out(topic, frame, exclude), {}};
+    return {seq, fan_out(topic, frame, exclude, message_class::binary, start), {}};
   }
 
-  /// Queues `frame` once to every connection whose subscriptions match `topic`.
-  std::size_t fan_out(std::string_view topic, const shared_frame& frame, std::uint32_t exclude) {
+  std::chrono::steady_clock::time_point arrival_or_now() const {
+    return arrival != std::chrono::steady_clock::time_point{} ? arrival : std::chrono::steady_clock::now();
+  }
+
+  /// Queues `frame` once to every connection whose subscriptions match `topic`, and
+  /// counts it as a publish that arrived at `start`.
+  std::size_t fan_out(std::string_view topic, const shared_frame& frame, std::uint32_t exclude, message_class kind,
+                      std::chrono::steady_clock::time_point start) {
     const std::uint64_t stamp = ++publish_stamp;
     std::size_t recipients = 0;
     bool congested = false;
@@ -195,6 +214,10 @@ class hub_core {
       congested |= out.congested(e);
     });
     last_fan_out_congested = congested;
+    ++stats.publishes;
+    stats.deliveries += recipients;
+    stats.out.add(kind, recipients, recipients * frame.wire().size());
+    stats.fan_out.observe(std::chrono::steady_clock::now() - start);
     return recipients;
   }
 
@@ -206,7 +229,7 @@ class hub_core {
     const std::vector<connection_id>& targets = registry.connections_of(user);
     for (const connection_id id : targets)
       if (entry_type* e = registry.find(id))
-        if (out.enqueue(*e, frame)) ++result.delivered;
+        if (send(*e, frame, message_class::direct)) ++result.delivered;
     if (targets.empty()) result.stored = store.store_direct(user, frame);
     return result;
   }

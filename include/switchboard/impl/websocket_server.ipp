@@ -22,6 +22,7 @@
 #include <switchboard/detail/websocket_handshake.hpp>
 #include <switchboard/detail/websocket_reader.hpp>
 #include <switchboard/error.hpp>
+#include <switchboard/metrics.hpp>
 
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
@@ -915,6 +916,8 @@ SWITCHBOARD_DECL ws_server::ws_server(hub_endpoint& hub, websocket_options optio
   listeners_.push_back(std::make_unique<listener>(io_));
   listeners_.back()->options = listener_options{options_.bind, options_.port, options_.tls};
   routes_.add("GET", "/health", http_handler([this](const http_request&) { return health(); }));
+  routes_.add("GET", "/metrics",
+              http_handler([this](const http_request&) { return prometheus_metrics_response(hub_.stats()); }));
   hub_.attach(this);
 }
 
