@@ -84,6 +84,7 @@ class basic_hub final : private hub_endpoint {
   using auth_type = typename Policies::auth_type;
   using store_type = typename Policies::store_type;
   using user_data_type = typename Policies::user_data_type;
+  using hooks_type = typename Policies::hooks_type;
 
   static_assert(is_auth_policy<auth_type>::value,
                 "Auth policy requirements not met: needs authenticate(const handshake_info&) returning auth_result "
@@ -114,6 +115,8 @@ class basic_hub final : private hub_endpoint {
   /// Application message types and commands.
   handlers_type& handlers() noexcept { return handlers_; }
   auth_type& auth() noexcept { return core_.auth; }
+  /// The hooks policy's instance (hooks.hpp).
+  hooks_type& hooks() noexcept { return core_.hooks; }
   store_type& store() noexcept { return core_.store; }
   const config& settings() const noexcept override { return core_.settings; }
   asio::io_context& context() noexcept override { return core_.io; }
@@ -320,6 +323,7 @@ class basic_hub final : private hub_endpoint {
       core_.send_error(*e, request_id, error::rate_limited, "rate limit exceeded");
       return;
     }
+    if constexpr (detail::has_on_message<hooks_type>::value) core_.hooks.on_message(id, e->who, kind, payload);
     core_.arrival = std::chrono::steady_clock::now();
     if (kind == frame_kind::text) {
       dispatch_text(*e, payload);
@@ -340,6 +344,8 @@ class basic_hub final : private hub_endpoint {
   void on_close(connection_id id) override {
     entry_type* e = core_.registry.find(id);
     if (!e) return;
+    if constexpr (detail::has_on_disconnect<hooks_type>::value)
+      if (!e->value.refused && !e->value.awaiting_auth) core_.hooks.on_disconnect(id, e->who);
     core_.out.remove(*e);
     core_.unsubscribe_all(registry_type::slot_of(id));
     std::optional<std::string> user;
@@ -417,6 +423,7 @@ class basic_hub final : private hub_endpoint {
     core_.send(e, frames::welcome(e.id, e.who.user, core_.settings.server_name + "/" SWITCHBOARD_VERSION_STRING,
                                   static_cast<std::uint64_t>(core_.settings.ping_interval.count())));
     core_.watch_deadline(e);
+    if constexpr (detail::has_on_connect<hooks_type>::value) core_.hooks.on_connect(e.id, e.who);
     if (e.who.user) {
       core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f, message_class::direct); });
       if (core_.registry.connections_of(*e.who.user).size() == 1) core_.announce_presence(*e.who.user, "online");

@@ -13,6 +13,7 @@
 #include <switchboard/error.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/frames.hpp>
+#include <switchboard/hooks.hpp>
 #include <switchboard/outbox.hpp>
 #include <switchboard/rate_limiter.hpp>
 #include <switchboard/registry.hpp>
@@ -67,6 +68,7 @@ class hub_core {
   using auth_type = typename Policies::auth_type;
   using store_type = typename Policies::store_type;
   using user_data_type = typename Policies::user_data_type;
+  using hooks_type = typename Policies::hooks_type;
 
   // Ordered hot first: fan-out and flush touch the first cache line of every recipient.
   struct connection_state {
@@ -104,6 +106,7 @@ class hub_core {
   std::uint64_t publish_stamp = 0;
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
   audit_hook on_audit;
+  hooks_type hooks;
   // Token expiry and the in-band auth timeout of every connection (`identity::expires_at`).
   deadline_queue deadlines{io, [this](std::uint64_t id, deadline_queue::clock::time_point when) { deadline_due(id, when); }};
 
@@ -182,7 +185,9 @@ class hub_core {
     const auto start = arrival_or_now();
     const auto ts = timestamp();
     auto [seq, frame] = store.append(topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data); });
-    return {seq, fan_out(topic, frame, exclude, message_class::message, start), {}};
+    const std::size_t recipients = fan_out(topic, frame, exclude, message_class::message, start);
+    published(topic, seq, from, recipients);
+    return {seq, recipients, {}};
   }
 
   publish_result publish_bytes(std::string_view topic, std::string_view payload, const std::optional<std::string>* from,
@@ -190,7 +195,17 @@ class hub_core {
     const auto start = arrival_or_now();
     auto [seq, frame] =
         store.append(topic, [&](std::uint64_t s) { return frames::binary_message(topic, s, from, payload); });
-    return {seq, fan_out(topic, frame, exclude, message_class::binary, start), {}};
+    const std::size_t recipients = fan_out(topic, frame, exclude, message_class::binary, start);
+    published(topic, seq, from, recipients);
+    return {seq, recipients, {}};
+  }
+
+  void published([[maybe_unused]] std::string_view topic, [[maybe_unused]] std::uint64_t seq,
+                 [[maybe_unused]] const std::optional<std::string>* from, [[maybe_unused]] std::size_t recipients) {
+    if constexpr (has_on_publish<hooks_type>::value) {
+      static const std::optional<std::string> server;
+      hooks.on_publish(topic, seq, from ? *from : server, recipients);
+    }
   }
 
   std::chrono::steady_clock::time_point arrival_or_now() const {
