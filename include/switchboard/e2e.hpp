@@ -11,7 +11,7 @@
 #include <switchboard/detail/base64.hpp>
 #include <switchboard/detail/json.hpp>
 #include <switchboard/detail/jwt_json.hpp>
-#include <switchboard/jwt.hpp>
+#include <switchboard/jwt.hpp>  // detail::require_sodium, detail::bytes_of
 #include <switchboard/topic.hpp>
 
 #include <sodium.h>
