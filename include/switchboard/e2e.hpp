@@ -253,8 +253,8 @@ class ed25519_key_pair {
 // - `ciphertext`: crypto_box_easy(sender's X25519 public key (32 bytes) || plaintext,
 //   nonce, recipient's public key, sender's secret key): the 16-byte Poly1305 tag, then
 //   the encrypted bytes. So it is 48 bytes longer than the plaintext.
-// - Both in standard base64 (RFC 4648 section 4, padded). Members are read once each,
-//   in any order; other members are ignored.
+// - Both in standard base64 (RFC 4648 section 4, padded). Members come in any order,
+//   each at most once; other members are ignored.
 //
 // Why this construction:
 // - crypto_box (X25519 key agreement, XSalsa20 stream, Poly1305 tag) authenticates the
