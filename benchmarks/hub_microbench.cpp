@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -52,7 +53,7 @@ switchboard::config bench_config() {
 }
 
 // A hub on its own io_context, with clients attached through a counting transport.
-template <class Hub = switchboard::hub>
+template <class Hub>
 struct basic_bench_hub {
   asio::io_context io;
   // Keeps poll() from stopping the context when it runs out of handlers.
@@ -117,7 +118,19 @@ struct basic_bench_hub {
     return true;
   }
 };
-using bench_hub = basic_bench_hub<>;
+using bench_hub = basic_bench_hub<switchboard::hub>;
+
+// Hooks that count every event: what an application that uses all four pays.
+struct counting_hooks {
+  std::uint64_t events = 0;
+  void on_connect(connection_id, const switchboard::identity&) { ++events; }
+  void on_disconnect(connection_id, const switchboard::identity&) { ++events; }
+  void on_message(connection_id, const switchboard::identity&, switchboard::frame_kind, std::string_view) { ++events; }
+  void on_publish(std::string_view, std::uint64_t, const std::optional<std::string>&, std::size_t) { ++events; }
+};
+using hooked_hub = switchboard::basic_hub<switchboard::policies<switchboard::insecure_token_auth,
+                                                                switchboard::memory_store, switchboard::no_user_data,
+                                                                counting_hooks>>;
 
 // Per-recipient time as a counter: the inverted rate of (recipients × iterations) / 1e9
 // over the measured time is nanoseconds per recipient.
@@ -251,10 +264,12 @@ void BM_parse_publish_request(benchmark::State& state) {
 BENCHMARK(BM_parse_publish_request);
 
 // A client publishes (with an id, so it also gets an ack) to 1000 subscribers: parse,
-// auth, encode, fan-out, flush and write completions.
-void BM_client_publish_roundtrip(benchmark::State& state) {
+// auth, encode, fan-out, flush and write completions. `Hub` with no hooks (the default
+// policy, whose calls compile away) and with hooks counting every event.
+template <class Hub>
+void client_publish_roundtrip(benchmark::State& state) {
   constexpr std::size_t subscribers = 1000;
-  auto b = std::make_unique<bench_hub>();
+  auto b = std::make_unique<basic_bench_hub<Hub>>();
   b->add_subscribers(subscribers, {std::string(topic)});
   if (!b->warm_up(subscribers)) {
     state.SkipWithError("warm-up publish did not reach every subscriber");
@@ -276,7 +291,10 @@ void BM_client_publish_roundtrip(benchmark::State& state) {
   }
   report_per_recipient(state, subscribers);
 }
+void BM_client_publish_roundtrip(benchmark::State& state) { client_publish_roundtrip<switchboard::hub>(state); }
 BENCHMARK(BM_client_publish_roundtrip);
+void BM_client_publish_roundtrip_hooked(benchmark::State& state) { client_publish_roundtrip<hooked_hub>(state); }
+BENCHMARK(BM_client_publish_roundtrip_hooked);
 
 // Authorization rules as a deployment might have them: 10 deny entries and 90 allow
 // entries for publish, mixing literals, wildcards, `{user}` and roles, the last of which

@@ -3,6 +3,7 @@
 #include <switchboard/websocketpp_server.hpp>
 
 #include <switchboard/detail/http_parser.hpp>
+#include <switchboard/metrics.hpp>
 #include <switchboard/detail/http_routes.hpp>
 #include <switchboard/detail/json.hpp>
 #include <switchboard/detail/websocket_handshake.hpp>
@@ -380,9 +381,7 @@ struct websocketpp_server::impl final : transport {
     if (auto from_query = detail::query_param(query, "token")) {
       token = std::move(*from_query);
     } else {
-      const std::string_view authorization = trim_ows(con->get_request_header("Authorization"));
-      if (authorization.size() > 7 && detail::iequals(authorization.substr(0, 7), "Bearer "))
-        token = std::string(trim_ows(authorization.substr(7)));
+      token = std::string(detail::bearer_credential(con->get_request_header("Authorization")));
     }
     const std::string remote = con->get_remote_endpoint();
     // get_request_header returns a reference into the request, which outlives the call.
@@ -632,6 +631,9 @@ struct websocketpp_server::impl final : transport {
     });
     if (!routes.has("GET", "/health"))
       routes.add("GET", "/health", http_handler([this](const http_request&) { return health(); }));
+    if (!routes.has("GET", "/metrics"))
+      routes.add("GET", "/metrics",
+                 http_handler([this](const http_request&) { return prometheus_metrics_response(hub.stats()); }));
   }
 };
 

@@ -1,6 +1,7 @@
 // The smallest complete switchboard server: pub/sub, direct messages, history and
-// /health over WebSocket on one port, driven by the host's own io_context, with JWT
+// /health over WebSocket, and the HTTP API for backends, on one port, driven by the host's own io_context, with JWT
 // authentication when a key is given.
+#include <switchboard/http_api.hpp>
 #include <switchboard/jwt_auth.hpp>
 #include <switchboard/rules_auth.hpp>
 #include <switchboard/switchboard.hpp>
@@ -56,6 +57,10 @@ const char* const usage = R"(usage: pubsub_server [options]
   --jwt-leeway-s N             clock skew allowed on exp and nbf (default 0)
   --jwt-issuer ISS             require this iss claim
   --jwt-audience AUD           require this aud claim (without it, tokens with aud are refused)
+  --in-band-auth               a handshake without a token authenticates with an auth request
+  --api-key KEY                require this key (Authorization: Bearer) on /api/*; repeatable;
+                               its requests have the role "api" (without any, /api/* is open)
+  --auth-timeout-ms N          time for in-band auth to succeed (default 10000)
   --rules FILE                 authorization rules (JSON, docs/security.md); without them any
                                connection may subscribe to anything and publish anywhere
   --help                       this text
@@ -113,6 +118,7 @@ int main(int argc, char** argv) {
   std::optional<std::string> jwt_secret, jwt_public_key;
   std::optional<std::uint32_t> jwt_leeway_s;
   switchboard::jwt_verify_options jwt_options;
+  switchboard::http_api_options api;
   std::optional<std::string> rules_file;
 
   for (int i = 1; i < argc; ++i) {
@@ -123,6 +129,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--echo-to-publisher") {
       cfg.echo_to_publisher = true;
+      continue;
+    }
+    if (arg == "--in-band-auth") {
+      cfg.in_band_auth = true;
       continue;
     }
     if (i + 1 >= argc) fail("option " + std::string(arg) + " needs a value");
@@ -155,6 +165,14 @@ int main(int argc, char** argv) {
     else if (arg == "--jwt-leeway-s") jwt_leeway_s = parse_number<std::uint32_t>(arg, value);
     else if (arg == "--jwt-issuer") jwt_options.issuer = std::string(value);
     else if (arg == "--jwt-audience") jwt_options.audience = std::string(value);
+    else if (arg == "--api-key") {
+      try {
+        api.keys.add(value, switchboard::identity{std::nullopt, {"api"}});
+      } catch (const std::invalid_argument& ex) {
+        fail("--api-key: " + std::string(ex.what()));
+      }
+    }
+    else if (arg == "--auth-timeout-ms") cfg.auth_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--rules") rules_file = std::string(value);
     else fail("unknown option " + std::string(arg));
   }
@@ -201,6 +219,9 @@ int main(int argc, char** argv) {
     std::cerr << demo_auth_warning << std::flush;
   }
 
+  if (api.keys.empty())
+    std::cerr << "pubsub_server: warning: no --api-key: anyone who reaches the port may use /api/* (publish, direct)\n";
+
   // The host owns the event loop; the hub and the server only schedule work on it.
   asio::io_context io;
   server_hub hub{io, cfg, switchboard::rules_auth<server_auth>(std::move(auth), std::move(rules))};
@@ -214,12 +235,14 @@ int main(int argc, char** argv) {
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (transport == "websocketpp") {
       adapter = std::make_unique<switchboard::websocketpp_server>(hub, options);
+      switchboard::add_http_api(hub, *adapter, std::move(api));
       adapter->start();
       port = adapter->port();
     }
 #endif
     if (transport == "native") {
       native = std::make_unique<switchboard::websocket_server>(hub, options);
+      switchboard::add_http_api(hub, *native, std::move(api));
       native->start();
       port = native->port();
     }

@@ -3,6 +3,7 @@
 #ifndef SWITCHBOARD_AUTH_HPP
 #define SWITCHBOARD_AUTH_HPP
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -20,6 +21,10 @@ struct identity {
   /// What the credential grants (a token's `roles`), for authorization. The `{}` keeps
   /// `identity{user}` free of missing-initializer warnings.
   std::vector<std::string> roles{};
+  /// When the credential stops being valid (a token's `exp`, plus any leeway): the hub
+  /// closes the connection with 1008 then, unless an in-band `auth` refreshed it
+  /// (PROTOCOL section 3.1). Empty: it never expires.
+  std::optional<std::chrono::system_clock::time_point> expires_at{};
 
   /// True when `role` is one of `roles`.
   bool has_role(std::string_view role) const noexcept {

@@ -48,6 +48,7 @@ class broker {
     entry* e = kind == topic_kind::exact ? exact_entry(topic) : pattern_entry(topic);
     e->members.push_back({who, static_cast<std::uint32_t>(mine.size())});
     mine.push_back({e, static_cast<std::uint32_t>(e->members.size() - 1)});
+    ++subscriptions_;
     return subscribe_result::added;
   }
 
@@ -115,6 +116,8 @@ class broker {
   std::size_t subscription_count(subscriber_index who) const noexcept {
     return who < by_subscriber_.size() ? by_subscriber_[who].size() : 0;
   }
+  /// Subscriptions (exact topics and patterns) over all subscribers.
+  std::size_t subscription_count() const noexcept { return subscriptions_; }
   /// Exact topics with at least one subscriber.
   std::size_t topic_count() const noexcept { return exact_.size(); }
   /// Patterns with at least one subscriber.
@@ -211,6 +214,7 @@ class broker {
 
   // Swap-and-pop in both directions keeps removal O(1).
   void remove(subscriber_index who, std::size_t i) {
+    --subscriptions_;
     auto& mine = by_subscriber_[who];
     const subscription s = mine[i];
     entry* e = s.e;
@@ -268,6 +272,7 @@ class broker {
   entry_map patterns_;
   node root_;
   std::size_t nodes_ = 0;
+  std::size_t subscriptions_ = 0;
   std::vector<std::vector<subscription>> by_subscriber_;
 };
 

@@ -37,6 +37,13 @@ struct config {
   /// not busy writes at the end of every loop turn. 0 turns the wait off (tests that
   /// step a large hub with `poll()` and expect every frame out at once want 0).
   std::chrono::microseconds max_write_delay{10000};
+  /// Lets a connection whose handshake carries no token authenticate in-band, with an
+  /// `auth` request (PROTOCOL section 3.1), for clients that cannot send a token at the
+  /// handshake. Until it succeeds the connection gets no `welcome` and every other
+  /// request is answered `unauthorized`. With it on there are no anonymous connections.
+  bool in_band_auth = false;
+  /// How long a connection may wait for in-band auth to succeed before it is closed with 1008.
+  std::chrono::milliseconds auth_timeout{10000};
   /// Interval of WebSocket ping frames (sent to clients as `heartbeat_ms`).
   std::chrono::milliseconds ping_interval{30000};
   /// A connection that does not answer a ping within this time is dropped.

@@ -4,6 +4,7 @@
 #ifndef SWITCHBOARD_HUB_HPP
 #define SWITCHBOARD_HUB_HPP
 
+#include <switchboard/audit.hpp>
 #include <switchboard/auth.hpp>
 #include <switchboard/config.hpp>
 #include <switchboard/detail/dispatch.hpp>
@@ -83,6 +84,7 @@ class basic_hub final : private hub_endpoint {
   using auth_type = typename Policies::auth_type;
   using store_type = typename Policies::store_type;
   using user_data_type = typename Policies::user_data_type;
+  using hooks_type = typename Policies::hooks_type;
 
   static_assert(is_auth_policy<auth_type>::value,
                 "Auth policy requirements not met: needs authenticate(const handshake_info&) returning auth_result "
@@ -113,6 +115,8 @@ class basic_hub final : private hub_endpoint {
   /// Application message types and commands.
   handlers_type& handlers() noexcept { return handlers_; }
   auth_type& auth() noexcept { return core_.auth; }
+  /// The hooks policy's instance (hooks.hpp).
+  hooks_type& hooks() noexcept { return core_.hooks; }
   store_type& store() noexcept { return core_.store; }
   const config& settings() const noexcept override { return core_.settings; }
   asio::io_context& context() noexcept override { return core_.io; }
@@ -163,6 +167,15 @@ class basic_hub final : private hub_endpoint {
       });
     }
     return true;
+  }
+
+  /// Receives every security event of this hub and its transports (refused handshakes,
+  /// refused actions, rate limiting, expiry closes, ...); replaces the previous hook.
+  void set_audit_hook(audit_hook hook) { core_.on_audit = std::move(hook); }
+  /// Reports a security event to the audit hook, if one is set: for components outside
+  /// the hub (login routes, API-key checks) that refuse on the hub's behalf.
+  void audit(const audit_event& event) const {
+    if (core_.on_audit) core_.on_audit(event);
   }
 
   /// Per-connection application state, or null when `id` is not open.
@@ -266,30 +279,33 @@ class basic_hub final : private hub_endpoint {
   void attach(transport* t) override { core_.out.attach(t); }
 
   auth_result on_handshake(const handshake_info& info) override {
-    auth_result result = core_.auth.authenticate(info);
-    // Whatever the policy, an identity that would break clients' UTF-8 or logs is refused.
-    if (result.accepted && result.who.user && !detail::is_valid_user_id(*result.who.user))
-      return auth_result::refuse("invalid user id");
+    // A token-less handshake authenticates in-band later (PROTOCOL section 3.1).
+    if (core_.settings.in_band_auth && info.token.empty()) return auth_result::accept(std::nullopt);
+    auth_result result = authenticate(info);
+    if (result.accepted) return result;
+    ++core_.stats.handshakes_refused;
+    if (core_.on_audit) core_.on_audit(audit_event{audit_kind::handshake_refused, 0, {}, info.remote, result.reason});
     return result;
   }
 
   connection_id on_open(identity who) override {
-    const bool over_limit = who.user && core_.settings.max_connections_per_user > 0 &&
-                            core_.registry.connections_of(*who.user).size() >= core_.settings.max_connections_per_user;
-    const connection_id id = core_.registry.insert(std::move(who), typename core_type::connection_state{}, !over_limit);
-    entry_type& e = *core_.registry.find(id);
-    if (over_limit) {
-      e.value.refused = true;
-      core_.send_error(e, {}, error::forbidden, "too many connections for this user");
-      core_.out.close_after_flush(e, close_code::policy_violation);
+    if (core_.settings.in_band_auth && !who.user) {
+      // No welcome yet: the connection has `auth_timeout` to authenticate.
+      who.expires_at = std::chrono::system_clock::now() +
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(core_.settings.auth_timeout);
+      typename core_type::connection_state state{};
+      state.awaiting_auth = true;
+      const connection_id id = core_.registry.insert(std::move(who), std::move(state));
+      core_.watch_deadline(*core_.registry.find(id));
       return id;
     }
-    core_.send(e, frames::welcome(e.id, e.who.user, core_.settings.server_name + "/" SWITCHBOARD_VERSION_STRING,
-                                  static_cast<std::uint64_t>(core_.settings.ping_interval.count())));
-    if (e.who.user) {
-      core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f); });
-      if (core_.registry.connections_of(*e.who.user).size() == 1) core_.announce_presence(*e.who.user, "online");
-    }
+    const bool over_limit = over_user_limit(who);
+    const connection_id id = core_.registry.insert(std::move(who), typename core_type::connection_state{}, !over_limit);
+    entry_type& e = *core_.registry.find(id);
+    if (over_limit)
+      refuse_over_user_limit(e);
+    else
+      start_session(e);
     return id;
   }
 
@@ -301,15 +317,24 @@ class basic_hub final : private hub_endpoint {
     if (!e->value.bucket.try_take(std::chrono::steady_clock::now(), core_.settings.rate_limit,
                                   core_.settings.rate_burst)) {
       ++core_.stats.rate_limited;
+      core_.audit(audit_kind::rate_limited, *e, "rate limit exceeded");
       // A refused frame costs a scan for its id, never a parse.
       const std::string_view request_id = kind == frame_kind::text ? detail::scan_request_id(payload) : std::string_view();
       core_.send_error(*e, request_id, error::rate_limited, "rate limit exceeded");
       return;
     }
-    if (kind == frame_kind::text)
+    if constexpr (detail::has_on_message<hooks_type>::value) core_.hooks.on_message(id, e->who, kind, payload);
+    core_.arrival = std::chrono::steady_clock::now();
+    if (kind == frame_kind::text) {
       dispatch_text(*e, payload);
-    else
-      requests::publish_binary(core_, *e, payload);
+    } else {
+      core_.stats.in.add(message_class::binary, 1, payload.size());
+      if (e->value.awaiting_auth)
+        core_.send_error(*e, {}, error::unauthorized, "authenticate first with an auth request");
+      else
+        requests::publish_binary(core_, *e, payload);
+    }
+    core_.arrival = {};
   }
 
   void on_write_complete(connection_id id) override {
@@ -319,6 +344,8 @@ class basic_hub final : private hub_endpoint {
   void on_close(connection_id id) override {
     entry_type* e = core_.registry.find(id);
     if (!e) return;
+    if constexpr (detail::has_on_disconnect<hooks_type>::value)
+      if (!e->value.refused && !e->value.awaiting_auth) core_.hooks.on_disconnect(id, e->who);
     core_.out.remove(*e);
     core_.unsubscribe_all(registry_type::slot_of(id));
     std::optional<std::string> user;
@@ -330,14 +357,31 @@ class basic_hub final : private hub_endpoint {
 
   // --- requests -------------------------------------------------------------------
 
+  // The class a text frame is counted under, from its type.
+  static message_class class_of(const detail::parsed_request& req) noexcept {
+    if (req.bad_json || !req.type) return message_class::invalid;
+    const std::string_view type = *req.type;
+    if (type == "publish") return message_class::publish;
+    if (type == "subscribe" || type == "unsubscribe") return message_class::subscribe;
+    if (type == "direct") return message_class::direct;
+    if (type == "command") return message_class::command;
+    if (type == "presence" || type == "history" || type == "ping") return message_class::query;
+    if (type == "auth") return message_class::auth;
+    return message_class::application;
+  }
+
   void dispatch_text(entry_type& e, std::string_view text) {
     const detail::parsed_request req = detail::request_parser::parse(text);
+    core_.stats.in.add(class_of(req), 1, text.size());
     if (req.bad_json) return core_.send_error(e, {}, error::bad_json, "frame is not a JSON object");
     if (req.problem && std::string_view(req.problem) == "id")
       return core_.send_error(e, {}, error::bad_request,
                               "id must be an integer in [0, 2^53) or a string of at most 64 bytes");
     if (!req.type) return core_.send_error(e, req.id, error::bad_request, "type is missing or not a string");
     const std::string_view type = *req.type;
+    if (type == "auth") return handle_auth(e, req);
+    if (e.value.awaiting_auth)
+      return core_.send_error(e, req.id, error::unauthorized, "authenticate first with an auth request");
     // Built-in fields are checked for built-in types only: an application type may use
     // `to` or `topic` as it likes.
     const bool builtin = is_builtin_type(type);
@@ -345,8 +389,6 @@ class basic_hub final : private hub_endpoint {
       return core_.send_error(e, req.id, error::bad_request, std::string("invalid field: ") + req.problem);
     if (const auto handle = detail::builtin_request<core_type>(type)) return handle(core_, e, req);
     if (type == "command") return run_command(e, text, req);
-    if (type == "auth")
-      return core_.send_error(e, req.id, error::bad_request, "in-band auth is not enabled on this server");
     if (const auto* handler = handlers_.find_type(type)) {
       request_context ctx(this, &e, text, &req);
       run_guarded(ctx, [&] { (*handler)(ctx); });
@@ -355,12 +397,81 @@ class basic_hub final : private hub_endpoint {
     core_.send_error(e, req.id, error::unknown_type, "no handler for type '" + std::string(type) + "'");
   }
 
+  // --- sessions and in-band auth ---------------------------------------------------
+
+  auth_result authenticate(const handshake_info& info) {
+    auth_result result = core_.auth.authenticate(info);
+    // Whatever the policy, an identity that would break clients' UTF-8 or logs is refused.
+    if (result.accepted && result.who.user && !detail::is_valid_user_id(*result.who.user))
+      return auth_result::refuse("invalid user id");
+    return result;
+  }
+
+  bool over_user_limit(const identity& who) const {
+    return who.user && core_.settings.max_connections_per_user > 0 &&
+           core_.registry.connections_of(*who.user).size() >= core_.settings.max_connections_per_user;
+  }
+
+  void refuse_over_user_limit(entry_type& e) {
+    e.value.refused = true;
+    core_.send_error(e, {}, error::forbidden, "too many connections for this user");
+    core_.out.close_after_flush(e, close_code::policy_violation);
+  }
+
+  // An authenticated connection's start: welcome, the directs kept for it, presence.
+  void start_session(entry_type& e) {
+    core_.send(e, frames::welcome(e.id, e.who.user, core_.settings.server_name + "/" SWITCHBOARD_VERSION_STRING,
+                                  static_cast<std::uint64_t>(core_.settings.ping_interval.count())));
+    core_.watch_deadline(e);
+    if constexpr (detail::has_on_connect<hooks_type>::value) core_.hooks.on_connect(e.id, e.who);
+    if (e.who.user) {
+      core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f, message_class::direct); });
+      if (core_.registry.connections_of(*e.who.user).size() == 1) core_.announce_presence(*e.who.user, "online");
+    }
+  }
+
+  // PROTOCOL section 3.1: the first `auth` of a connection waiting for it, or a refresh
+  // of an authenticated one (same user, new expiry). A refusal changes nothing.
+  void handle_auth(entry_type& e, const detail::parsed_request& req) {
+    if (!e.value.awaiting_auth && !e.who.user)
+      return core_.send_error(e, req.id, error::bad_request, "in-band auth is not enabled on this server");
+    if (!req.token || req.token->empty())
+      return core_.send_error(e, req.id, error::bad_request, "token must be a non-empty string");
+    handshake_info info;
+    info.token = *req.token;
+    auth_result result = authenticate(info);
+    if (result.accepted && !result.who.user) result = auth_result::refuse("the token names no user");
+    if (!result.accepted) {
+      ++core_.stats.auth_failures;
+      core_.audit(audit_kind::auth_failed, e, result.reason);
+      return core_.send_error(e, req.id, error::unauthorized, result.reason);
+    }
+    if (!e.value.awaiting_auth) {
+      if (*result.who.user != *e.who.user) {
+        ++core_.stats.auth_failures;
+        core_.audit(audit_kind::auth_failed, e, "refresh with another user's token");
+        return core_.send_error(e, req.id, error::forbidden, "the token is for another user");
+      }
+      // The new token's roles and expiry replace the old: a refresh may also narrow.
+      e.who.roles = std::move(result.who.roles);
+      e.who.expires_at = result.who.expires_at;
+      core_.watch_deadline(e);
+      return core_.send_ack(e, req.id);
+    }
+    e.value.awaiting_auth = false;
+    const bool over_limit = over_user_limit(result.who);
+    core_.registry.identify(e.id, std::move(result.who), !over_limit);
+    if (over_limit) return refuse_over_user_limit(e);
+    core_.send_ack(e, req.id);
+    start_session(e);
+  }
+
   void run_command(entry_type& e, std::string_view text, const detail::parsed_request& req) {
     if (!req.name) return core_.send_error(e, req.id, error::bad_request, "name is required");
     const auto* command = handlers_.find_command(*req.name);
     if (!command) return core_.send_error(e, req.id, error::unknown_command, "no command '" + *req.name + "'");
     if (!core_.auth.authorize(e.who, action::command, *req.name))
-      return core_.send_error(e, req.id, error::forbidden, "command '" + *req.name + "' is not allowed");
+      return requests::detail::refuse_action(core_, e, req.id, action::command, *req.name);
     request_context ctx(this, &e, text, &req);
     run_guarded(ctx, [&] {
       command_result r = (*command)(ctx);

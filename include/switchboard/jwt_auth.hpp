@@ -38,7 +38,10 @@ class jwt_auth {
     jwt_result verified = verifier_.verify(handshake.token);
     if (!verified) return auth_result::refuse(std::string(verified.reason()));
     jwt_claims claims = std::move(verified).claims();
-    return auth_result::accept(identity{std::move(claims.subject), std::move(claims.roles)});
+    identity who{std::move(claims.subject), std::move(claims.roles)};
+    // The hub closes the connection when the verifier would stop accepting the token.
+    if (claims.expires_at) who.expires_at = *claims.expires_at + verifier_.options().leeway;
+    return auth_result::accept(std::move(who));
   }
 
   bool authorize(const identity&, action, std::string_view /*target*/) const noexcept { return true; }

@@ -83,6 +83,7 @@ class outbox {
     const std::size_t bytes = frame.wire().size();
     if (c.queued_frames + 1 > queue_frames_limit_ || c.queued_bytes + bytes > queue_bytes_limit_) {
       ++stats_.slow_consumers_dropped;
+      ++stats_.send_queue_cuts;
       close(e, close_code::try_again_later, "slow consumer");
       return false;
     }
@@ -205,6 +206,7 @@ class outbox {
     flushing_.clear();
     last_flush_end_ = std::chrono::steady_clock::now();
     last_flush_duration_ = last_flush_end_ - start;
+    stats_.flush.observe(last_flush_duration_);
   }
 
   void write_pending(entry_type& e) {
@@ -259,6 +261,7 @@ class outbox {
       if (entry_type* e = registry_.find(item.second)) {
         projected -= std::min(projected, e->value.out.queued_bytes);
         ++stats_.slow_consumers_dropped;
+        ++stats_.backlog_cuts;
         close(*e, close_code::try_again_later, "slow consumer");
       }
     }

@@ -56,6 +56,17 @@ class connection_registry {
     return id;
   }
 
+  /// Gives an anonymous connection its identity once it has authenticated (in-band
+  /// auth); `counted_as_user` as for `insert`. Returns false when `id` is not live or
+  /// already has a user.
+  bool identify(connection_id id, identity who, bool counted_as_user = true) {
+    entry* e = find(id);
+    if (!e || e->who.user) return false;
+    if (who.user) (counted_as_user ? users_[*who.user] : uncounted_).push_back(id);
+    e->who = std::move(who);
+    return true;
+  }
+
   /// Removes a connection; returns false when `id` is not live.
   bool erase(connection_id id) {
     entry* e = find(id);

@@ -45,16 +45,30 @@ bool require_exact_topic(Core& core, typename Core::entry_type& e, const parsed_
   return false;
 }
 
-// Asks the auth policy; sends `forbidden` naming the target and returns false on refusal.
-// The message reads the same whether or not the target exists or has subscribers.
+// Answers `forbidden` for an action on `target` and reports it to the audit hook. The
+// message reads the same whether or not the target exists or has subscribers.
 template <class Core>
-bool authorized(Core& core, typename Core::entry_type& e, std::string_view id, action what, std::string_view target) {
-  if (core.auth.authorize(e.who, what, target)) return true;
+void refuse_action(Core& core, typename Core::entry_type& e, std::string_view id, action what, std::string_view target) {
   std::string message(action_name(what));
   message += " '";
   message.append(target.data(), target.size());
   message += "' is not allowed";
   core.send_error(e, id, error::forbidden, message);
+  ++core.stats.forbidden;
+  if (core.on_audit) {
+    std::string what_and_target(action_name(what));
+    what_and_target += ' ';
+    what_and_target.append(target.data(), target.size());
+    core.audit(audit_kind::action_refused, e, what_and_target);
+  }
+}
+
+// Asks the auth policy; sends `forbidden` naming the target and returns false on refusal.
+// The message reads the same whether or not the target exists or has subscribers.
+template <class Core>
+bool authorized(Core& core, typename Core::entry_type& e, std::string_view id, action what, std::string_view target) {
+  if (core.auth.authorize(e.who, what, target)) return true;
+  refuse_action(core, e, id, what, target);
   return false;
 }
 
@@ -62,7 +76,7 @@ bool authorized(Core& core, typename Core::entry_type& e, std::string_view id, a
 template <class Core>
 bool may_publish(Core& core, typename Core::entry_type& e, std::string_view id, std::string_view topic) {
   if (is_server_topic(topic)) {
-    core.send_error(e, id, error::forbidden, "publish '" + std::string(topic) + "' is not allowed");
+    refuse_action(core, e, id, action::publish, topic);
     return false;
   }
   return authorized(core, e, id, action::publish, topic);
@@ -104,7 +118,7 @@ bool recover(Core& core, typename Core::entry_type& e, const std::string& topic,
   });
   // One more frame for the ack that follows.
   if (!complete || !core.out.fits(e, missed.size() + 1, bytes)) return false;
-  for (const auto& f : missed) core.send(e, f);
+  for (const auto& f : missed) core.send(e, f, message_class::message);
   return true;
 }
 
@@ -297,7 +311,7 @@ void history(Core& core, typename Core::entry_type& e, const parsed_request& req
 template <class Core>
 void ping(Core& core, typename Core::entry_type& e, const parsed_request& req) {
   if (req.id.empty()) {
-    core.send(e, frames::bare_pong());
+    core.send(e, frames::bare_pong(), message_class::reply);
     return;
   }
   core.send_reply(e, "pong", req.id);

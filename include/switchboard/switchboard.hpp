@@ -9,6 +9,7 @@
 #include <switchboard/error.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/handlers.hpp>
+#include <switchboard/hooks.hpp>
 #include <switchboard/hub.hpp>
 #include <switchboard/memory_store.hpp>
 #include <switchboard/memory_transport.hpp>

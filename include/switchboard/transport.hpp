@@ -7,6 +7,7 @@
 #include <switchboard/detail/json.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/registry.hpp>
+#include <switchboard/stats.hpp>
 #include <switchboard/switchboard_fwd.hpp>
 
 #include <asio/io_context.hpp>
@@ -18,20 +19,6 @@
 #include <string_view>
 
 namespace switchboard {
-
-/// Counters a hub keeps; read them from the hub's thread (e.g. for `/health`).
-struct hub_stats {
-  std::size_t connections = 0;
-  std::size_t users = 0;
-  std::size_t topics = 0;
-  std::uint64_t uptime_s = 0;
-  std::uint64_t messages_in = 0;
-  std::uint64_t messages_out = 0;  ///< frames queued to connections
-  std::uint64_t bytes_in = 0;
-  std::uint64_t bytes_out = 0;
-  std::uint64_t slow_consumers_dropped = 0;
-  std::uint64_t rate_limited = 0;
-};
 
 namespace detail {
 /// Appends `"connections":N,"users":M,"topics":K,"uptime_s":S` (for `/health` and `server_info`).

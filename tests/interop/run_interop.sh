@@ -35,30 +35,9 @@ missing_tool() {
   exit 1
 }
 
-# Installs the pinned npm packages into $here/node_modules when they are not there
-# yet. npm writes node_modules/.package-lock.json last, so its presence means a
-# finished install. Concurrent runs (ctest -j) take turns on a lock of the lockfile.
+# The pinned npm packages of package-lock.json, installed once.
 ensure_npm_packages() {
-  command -v node >/dev/null 2>&1 || missing_tool node
-  local major
-  major=$(node -p 'process.versions.node.split(".")[0]')
-  if [ "$major" -lt 18 ]; then
-    echo "node $(node --version) is too old: the interop clients need Node 18 or newer" >&2
-    exit 1
-  fi
-  # shellcheck disable=SC2094 # the lockfile is only read, and locked through fd 9
-  (
-    flock 9
-    marker=$here/node_modules/.package-lock.json
-    if [ ! -e "$marker" ] || [ "$here/package-lock.json" -nt "$marker" ]; then
-      command -v npm >/dev/null 2>&1 || missing_tool npm
-      echo "installing the pinned npm packages: npm ci in $here"
-      (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund) || {
-        echo "npm ci failed in $here: the npm registry must be reachable for the first run" >&2
-        exit 1
-      }
-    fi
-  ) 9<"$here/package-lock.json"
+  bash "$here/../../scripts/npm-ci-once.sh" "$here"
 }
 
 case $client in

@@ -141,3 +141,67 @@ TEST_CASE("a bad or missing token gets HTTP 401 and no WebSocket", "[socket][jwt
   // A refusal never reaches the hub.
   CHECK(server.stats().connections == 0);
 }
+
+namespace {
+
+sb::config in_band_config() {
+  sb::config cfg = test_config();
+  cfg.in_band_auth = true;
+  return cfg;
+}
+
+// A token that expires `seconds` from now (JWT time is whole seconds).
+std::string token_expiring_in(const std::string& user, int seconds) {
+  sb::jwt_claims claims;
+  claims.subject = user;
+  claims.expires_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) +
+                      std::chrono::seconds(seconds);
+  return sign_jwt(sb::jwt_key::hs256(secret), claims);
+}
+
+std::string auth_request(int id, const std::string& token) {
+  return R"({"type":"auth","id":)" + std::to_string(id) + R"(,"token":")" + token + "\"}";
+}
+
+}  // namespace
+
+TEST_CASE("in-band auth with a JWT: the token-less handshake upgrades, auth brings the welcome", "[socket][jwt][in_band]") {
+  jwt_test_server server(in_band_config(), {}, no_setup(), hs256_auth());
+  ws_test_client c;
+  REQUIRE(c.connect(server.port()).upgraded());
+  REQUIRE(c.send_text(R"({"type":"subscribe","id":1,"topics":["a"]})"));
+  const rapidjson::Document refused = c.recv_json();
+  CHECK(str(refused, "type") == "error");
+  CHECK(str(refused, "code") == "unauthorized");
+
+  REQUIRE(c.send_text(auth_request(2, "forged.token.here")));
+  CHECK(str(c.recv_json(), "code") == "unauthorized");
+
+  REQUIRE(c.send_text(auth_request(3, token_for("alice"))));
+  CHECK(str(c.recv_json(), "type") == "ack");
+  const rapidjson::Document welcome = c.recv_json();
+  CHECK(str(welcome, "type") == "welcome");
+  CHECK(str(welcome, "user") == "alice");
+
+  // A refresh with another user's valid token is forbidden and changes nothing.
+  REQUIRE(c.send_text(auth_request(4, token_for("mallory"))));
+  CHECK(str(c.recv_json(), "code") == "forbidden");
+  REQUIRE(c.send_text(auth_request(5, token_for("alice"))));
+  CHECK(str(c.recv_json(), "type") == "ack");
+}
+
+TEST_CASE("in-band auth: a connection that never authenticates is closed with 1008", "[socket][jwt][in_band]") {
+  sb::config cfg = in_band_config();
+  cfg.auth_timeout = std::chrono::milliseconds(100);
+  jwt_test_server server(cfg, {}, no_setup(), hs256_auth());
+  ws_test_client c;
+  REQUIRE(c.connect(server.port()).upgraded());
+  CHECK(c.expect_close(std::chrono::seconds(20)) == sb::close_code::policy_violation);
+}
+
+TEST_CASE("a token that expires while connected closes the connection with 1008", "[socket][jwt][expiry]") {
+  jwt_test_server server(test_config(), {}, no_setup(), hs256_auth());
+  ws_test_client c;
+  CHECK(str(c.open(server.port(), {"/ws?token=" + token_expiring_in("alice", 3), {}, {}, 0}), "user") == "alice");
+  CHECK(c.expect_close(std::chrono::seconds(30)) == sb::close_code::policy_violation);
+}

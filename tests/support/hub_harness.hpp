@@ -52,7 +52,7 @@ struct json {
   std::string code() const { return str("/code"); }
 };
 
-json parse(std::string text) {
+inline json parse(std::string text) {
   json j;
   j.text = std::move(text);
   j.doc.Parse<rapidjson::kParseIterativeFlag>(j.text.data(), j.text.size());  // replies may nest 100,000 deep
@@ -65,7 +65,7 @@ json parse(std::string text) {
 // The harness steps the hub with poll(), which runs only handlers that are ready. Under
 // load a flush may be deferred to a timer (up to max_write_delay), and poll() would go
 // idle before it fires, so frames would be missing; 0 makes every flush a posted handler.
-sb::config stepped(sb::config cfg) {
+inline sb::config stepped(sb::config cfg) {
   cfg.max_write_delay = std::chrono::microseconds(0);
   return cfg;
 }
@@ -137,7 +137,7 @@ struct harness {
 };
 
 // Checks `reply` is an error with `code` and the raw id `id_json` ("null" for none).
-void require_error(const json& reply, const char* code, const std::string& id_json) {
+inline void require_error(const json& reply, const char* code, const std::string& id_json) {
   INFO(reply.text);
   REQUIRE(reply.type() == "error");
   CHECK(reply.code() == code);
@@ -147,7 +147,7 @@ void require_error(const json& reply, const char* code, const std::string& id_js
   CHECK(reply.text.compare(0, expected_prefix.size(), expected_prefix) == 0);
 }
 
-std::string binary_publish(std::string_view topic, std::string_view payload) {
+inline std::string binary_publish(std::string_view topic, std::string_view payload) {
   std::string frame;
   frame.push_back('\x01');
   frame.push_back(static_cast<char>(topic.size()));
@@ -156,7 +156,7 @@ std::string binary_publish(std::string_view topic, std::string_view payload) {
   return frame;
 }
 
-std::string binary_delivery(std::string_view topic, std::uint64_t seq, std::string_view payload) {
+inline std::string binary_delivery(std::string_view topic, std::uint64_t seq, std::string_view payload) {
   std::string frame;
   frame.push_back('\x02');
   frame.push_back(static_cast<char>(topic.size()));
@@ -166,7 +166,7 @@ std::string binary_delivery(std::string_view topic, std::uint64_t seq, std::stri
   return frame;
 }
 
-sb::config no_timestamps() {
+inline sb::config no_timestamps() {
   sb::config cfg;
   cfg.timestamps = false;
   return cfg;

@@ -87,6 +87,14 @@ inline void split_target(std::string_view target, std::string_view& path, std::s
   query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
 }
 
+/// The credential of an `Authorization: Bearer <credential>` header value (scheme
+/// case-insensitive); empty for another scheme or none.
+inline std::string_view bearer_credential(std::string_view authorization) noexcept {
+  authorization = trim_ows(authorization);
+  if (authorization.size() <= 7 || !iequals(authorization.substr(0, 7), "Bearer ")) return {};
+  return trim_ows(authorization.substr(7));
+}
+
 /// One header line of a request.
 struct http_field {
   std::string_view name;

@@ -22,6 +22,7 @@
 #include <switchboard/detail/websocket_handshake.hpp>
 #include <switchboard/detail/websocket_reader.hpp>
 #include <switchboard/error.hpp>
+#include <switchboard/metrics.hpp>
 
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
@@ -636,9 +637,7 @@ class ws_connection final : public ws_connection_base {
     if (auto from_query = query_param(query, "token")) {
       token = std::move(*from_query);
     } else {
-      const std::string_view authorization = trim_ows(head.header("Authorization"));
-      if (authorization.size() > 7 && iequals(authorization.substr(0, 7), "Bearer "))
-        token = std::string(trim_ows(authorization.substr(7)));
+      token = std::string(bearer_credential(head.header("Authorization")));
     }
     std::error_code ec;
     const auto remote_endpoint = socket().remote_endpoint(ec);
@@ -917,6 +916,8 @@ SWITCHBOARD_DECL ws_server::ws_server(hub_endpoint& hub, websocket_options optio
   listeners_.push_back(std::make_unique<listener>(io_));
   listeners_.back()->options = listener_options{options_.bind, options_.port, options_.tls};
   routes_.add("GET", "/health", http_handler([this](const http_request&) { return health(); }));
+  routes_.add("GET", "/metrics",
+              http_handler([this](const http_request&) { return prometheus_metrics_response(hub_.stats()); }));
   hub_.attach(this);
 }
 
