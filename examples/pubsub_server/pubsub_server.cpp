@@ -58,7 +58,7 @@ const char* const usage = R"(usage: pubsub_server [options]
                                standard base64 of the 32-byte seed or the 64-byte libsodium
                                secret key. With it or --jwt-hs256-secret the server can sign
                                tokens and serves challenge-response login on /auth/*
-  --login-token-ttl-s N        lifetime of tokens from /auth/verify (default 3600)
+  --login-token-ttl-s N        lifetime of tokens from /auth/verify (default 3600, at most ten years)
   --max-registered-users N     users /auth/register may store (default 100000)
   --jwt-leeway-s N             clock skew allowed on exp and nbf (default 0)
   --jwt-issuer ISS             require this iss claim
@@ -198,7 +198,8 @@ int main(int argc, char** argv) {
     fail("--jwt-leeway-s, --jwt-issuer and --jwt-audience need a JWT key option");
   if (login_token_ttl_s && !jwt_secret && !jwt_secret_key)
     fail("--login-token-ttl-s needs a key that signs: --jwt-hs256-secret or --jwt-ed25519-secret-key");
-  if (login_token_ttl_s && *login_token_ttl_s == 0) fail("--login-token-ttl-s must be positive");
+  if (login_token_ttl_s && (*login_token_ttl_s == 0 || *login_token_ttl_s > 10 * 365 * 24 * 3600u))
+    fail("--login-token-ttl-s must be positive and at most ten years");
   server_auth auth;
   // The key that signs login tokens: the verification key itself, when it can sign.
   std::optional<switchboard::jwt_key> login_key;

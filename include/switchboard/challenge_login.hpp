@@ -42,10 +42,11 @@ namespace switchboard {
 /// Lifetimes and limits of `challenge_login`. Every limit bounds what strangers can make
 /// the server keep or do: the routes need no credential.
 struct challenge_login_options {
-  /// How long a nonce from `/auth/challenge` may be used. Answered as `expires_in_s`,
-  /// in whole seconds rounded down.
+  /// How long a nonce from `/auth/challenge` may be used (at most a day). Answered as
+  /// `expires_in_s`, in whole seconds rounded down.
   std::chrono::milliseconds challenge_ttl{60000};
-  /// Lifetime of the tokens `/auth/verify` issues: their `exp` is this after issue.
+  /// Lifetime of the tokens `/auth/verify` issues (at most ten years): their `exp` is
+  /// this after issue.
   std::chrono::seconds token_ttl{3600};
   /// Challenges outstanding across all users (about 500 bytes each). When this many are
   /// outstanding and unexpired, `/auth/challenge` answers 503 until some are used or
@@ -104,8 +105,8 @@ class challenge_login {
  public:
   /// Logs users of `hub` in (its store keeps their keys; refusals go to its audit
   /// hook), issuing tokens signed with `signing_key`. `hub` must outlive the routes.
-  /// Throws std::invalid_argument when the key cannot sign (an Ed25519 public key) or a
-  /// lifetime or limit is zero.
+  /// Throws std::invalid_argument when the key cannot sign (an Ed25519 public key), a
+  /// limit is zero, or a lifetime is zero or over its bound.
   template <class Policies>
   challenge_login(basic_hub<Policies>& hub, jwt_key signing_key, challenge_login_options options = {})
       : state_(std::make_shared<state>(std::move(signing_key), std::move(options))) {
@@ -133,8 +134,8 @@ class challenge_login {
     server.add_route("GET", "/auth/keys/{user}", http_handler([s](const http_request& r) { return s->on_keys(r); }));
   }
 
-  /// The routes' handlers, to serve them under other paths. `keys` reads the user from
-  /// `request.path_param`.
+  /// The routes' handlers, to serve them under other paths. `handle_keys` reads the user
+  /// from `request.path_param`.
   http_response handle_register(const http_request& request) { return state_->on_register(request); }
   http_response handle_challenge(const http_request& request) { return state_->on_challenge(request); }
   http_response handle_verify(const http_request& request) { return state_->on_verify(request); }
@@ -161,8 +162,10 @@ class challenge_login {
       if (!signing_key.can_sign())
         throw std::invalid_argument(
             "switchboard: challenge_login needs a key that can sign (an HS256 secret or an Ed25519 secret key)");
-      if (options.challenge_ttl.count() <= 0 || options.token_ttl.count() <= 0)
-        throw std::invalid_argument("switchboard: challenge_login lifetimes must be positive");
+      if (options.challenge_ttl.count() <= 0 || options.challenge_ttl > std::chrono::hours(24))
+        throw std::invalid_argument("switchboard: challenge_login's challenge_ttl must be positive and at most a day");
+      if (options.token_ttl.count() <= 0 || options.token_ttl > std::chrono::hours(24 * 3653))
+        throw std::invalid_argument("switchboard: challenge_login's token_ttl must be positive and at most ten years");
       if (options.max_challenges == 0 || options.max_challenges_per_user == 0 || options.max_body_bytes == 0)
         throw std::invalid_argument("switchboard: challenge_login limits must be positive");
       detail::require_sodium();

@@ -527,20 +527,22 @@ TEST_CASE("login: expired challenges are purged, so they never hold the bound", 
   CHECK(server.verify("alice", nonce, alice.sign(nonce)).status == 200);
 }
 
-TEST_CASE("login: the signing key must sign, and limits must be positive", "[socket][login]") {
+TEST_CASE("login: the signing key must sign, and limits and lifetimes must be sane", "[socket][login]") {
   asio::io_context io;
   sb::hub hub{io};
   const user_key_pairs server_keys;
   CHECK_THROWS_AS(sb::challenge_login(hub, sb::jwt_key::ed25519_public_key(server_keys.sign_public)),
                   std::invalid_argument);
   CHECK_NOTHROW(sb::challenge_login(hub, sb::jwt_key::ed25519_secret_key(server_keys.sign_secret)));
-  for (int which = 0; which < 5; ++which) {
+  for (int which = 0; which < 7; ++which) {
     sb::challenge_login_options options;
     if (which == 0) options.challenge_ttl = std::chrono::milliseconds(0);
-    if (which == 1) options.token_ttl = std::chrono::seconds(0);
-    if (which == 2) options.max_challenges = 0;
-    if (which == 3) options.max_challenges_per_user = 0;
-    if (which == 4) options.max_body_bytes = 0;
+    if (which == 1) options.challenge_ttl = std::chrono::hours(25);
+    if (which == 2) options.token_ttl = std::chrono::seconds(0);
+    if (which == 3) options.token_ttl = std::chrono::seconds::max();
+    if (which == 4) options.max_challenges = 0;
+    if (which == 5) options.max_challenges_per_user = 0;
+    if (which == 6) options.max_body_bytes = 0;
     CHECK_THROWS_AS(sb::challenge_login(hub, sb::jwt_key::hs256(secret), options), std::invalid_argument);
   }
 }
