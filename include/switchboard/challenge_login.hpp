@@ -48,7 +48,7 @@ struct challenge_login_options {
   /// Lifetime of the tokens `/auth/verify` issues (at most ten years): their `exp` is
   /// this after issue.
   std::chrono::seconds token_ttl{3600};
-  /// Challenges outstanding across all users (about 500 bytes each). When this many are
+  /// Challenges outstanding across all users (under 1 KiB each, user id included). When this many are
   /// outstanding and unexpired, `/auth/challenge` answers 503 until some are used or
   /// expire; the challenges already handed out stay good.
   std::size_t max_challenges = 10000;
