@@ -1,6 +1,7 @@
 // The smallest complete switchboard server: pub/sub, direct messages, history and
 // /health over WebSocket, and the HTTP API for backends, on one port, driven by the host's own io_context, with JWT
-// authentication when a key is given.
+// authentication when a key is given (and challenge-response login when it can sign).
+#include <switchboard/challenge_login.hpp>
 #include <switchboard/http_api.hpp>
 #include <switchboard/jwt_auth.hpp>
 #include <switchboard/rules_auth.hpp>
@@ -52,8 +53,14 @@ const char* const usage = R"(usage: pubsub_server [options]
   --transport NAME             native (default) or websocketpp, when built with it
   --jwt-hs256-secret SECRET    require HS256 JWTs keyed with SECRET's UTF-8 bytes
   --jwt-ed25519-public-key B64 require EdDSA JWTs; the key is the standard base64 of its
-                               raw 32 bytes (one of the two key options; without either,
+                               raw 32 bytes (one of the three key options; without any,
                                the insecure demo auth takes the token as the user id)
+  --jwt-ed25519-secret-key B64 require EdDSA JWTs verified with this key's public half; the
+                               standard base64 of the 32-byte seed or the 64-byte libsodium
+                               secret key. With it or --jwt-hs256-secret the server can sign
+                               tokens and serves challenge-response login on /auth/*
+  --login-token-ttl-s N        lifetime of tokens from /auth/verify (default 3600, at most ten years)
+  --max-registered-users N     users /auth/register may store (default 100000)
   --jwt-leeway-s N             clock skew allowed on exp and nbf (default 0)
   --jwt-issuer ISS             require this iss claim
   --jwt-audience AUD           require this aud claim (without it, tokens with aud are refused)
@@ -115,7 +122,8 @@ int main(int argc, char** argv) {
   switchboard::config cfg;
   switchboard::websocket_options options;
   std::string transport = "native";
-  std::optional<std::string> jwt_secret, jwt_public_key;
+  std::optional<std::string> jwt_secret, jwt_public_key, jwt_secret_key;
+  std::optional<std::uint32_t> login_token_ttl_s;
   std::optional<std::uint32_t> jwt_leeway_s;
   switchboard::jwt_verify_options jwt_options;
   switchboard::http_api_options api;
@@ -162,6 +170,9 @@ int main(int argc, char** argv) {
     else if (arg == "--transport") transport = std::string(value);
     else if (arg == "--jwt-hs256-secret") jwt_secret = std::string(value);
     else if (arg == "--jwt-ed25519-public-key") jwt_public_key = std::string(value);
+    else if (arg == "--jwt-ed25519-secret-key") jwt_secret_key = std::string(value);
+    else if (arg == "--login-token-ttl-s") login_token_ttl_s = parse_number<std::uint32_t>(arg, value);
+    else if (arg == "--max-registered-users") cfg.max_registered_users = parse_number<std::size_t>(arg, value);
     else if (arg == "--jwt-leeway-s") jwt_leeway_s = parse_number<std::uint32_t>(arg, value);
     else if (arg == "--jwt-issuer") jwt_options.issuer = std::string(value);
     else if (arg == "--jwt-audience") jwt_options.audience = std::string(value);
@@ -185,10 +196,16 @@ int main(int argc, char** argv) {
   if (transport != "native") fail("--transport websocketpp needs a build with SWITCHBOARD_WITH_WEBSOCKETPP=ON");
 #endif
 
-  const bool jwt_configured = jwt_secret || jwt_public_key;
-  if (jwt_secret && jwt_public_key) fail("give --jwt-hs256-secret or --jwt-ed25519-public-key, not both");
+  const bool jwt_configured = jwt_secret || jwt_public_key || jwt_secret_key;
+  if (static_cast<int>(jwt_secret.has_value()) + static_cast<int>(jwt_public_key.has_value()) +
+          static_cast<int>(jwt_secret_key.has_value()) > 1)
+    fail("give one of --jwt-hs256-secret, --jwt-ed25519-public-key and --jwt-ed25519-secret-key");
   if (!jwt_configured && (jwt_leeway_s || jwt_options.issuer || jwt_options.audience))
-    fail("--jwt-leeway-s, --jwt-issuer and --jwt-audience need --jwt-hs256-secret or --jwt-ed25519-public-key");
+    fail("--jwt-leeway-s, --jwt-issuer and --jwt-audience need a JWT key option");
+  if (login_token_ttl_s && !jwt_secret && !jwt_secret_key)
+    fail("--login-token-ttl-s needs a key that signs: --jwt-hs256-secret or --jwt-ed25519-secret-key");
+  if (login_token_ttl_s && (*login_token_ttl_s == 0 || *login_token_ttl_s > 10 * 365 * 24 * 3600u))
+    fail("--login-token-ttl-s must be positive and at most ten years");
   std::optional<switchboard::access_rules> rules;
   if (rules_file) {
     switchboard::access_rules_result loaded = switchboard::load_access_rules_file(*rules_file);
@@ -201,15 +218,21 @@ int main(int argc, char** argv) {
   }
 
   server_auth auth;
+  // The key that signs login tokens: the verification key itself, when it can sign.
+  std::optional<switchboard::jwt_key> login_key;
   if (jwt_configured) {
     if (jwt_leeway_s) jwt_options.leeway = std::chrono::seconds(*jwt_leeway_s);
+    const char* const key_option = jwt_secret       ? "--jwt-hs256-secret"
+                                   : jwt_secret_key ? "--jwt-ed25519-secret-key"
+                                                    : "--jwt-ed25519-public-key";
     try {
-      switchboard::jwt_key key = jwt_secret ? switchboard::jwt_key::hs256(*jwt_secret)
-                                            : switchboard::jwt_key::ed25519_public_key_base64(*jwt_public_key);
+      switchboard::jwt_key key = jwt_secret       ? switchboard::jwt_key::hs256(*jwt_secret)
+                                 : jwt_secret_key ? switchboard::jwt_key::ed25519_secret_key_base64(*jwt_secret_key)
+                                                  : switchboard::jwt_key::ed25519_public_key_base64(*jwt_public_key);
+      if (key.can_sign()) login_key = key;
       auth = server_auth(switchboard::jwt_auth(switchboard::jwt_verifier(std::move(key), jwt_options)));
     } catch (const std::invalid_argument& ex) {
-      fail(jwt_secret ? "--jwt-hs256-secret: " + std::string(ex.what())
-                      : "--jwt-ed25519-public-key: " + std::string(ex.what()));
+      fail(std::string(key_option) + ": " + ex.what());
     }
     // A short secret can be guessed offline from any one token.
     if (jwt_secret && jwt_secret->size() < 32)
@@ -249,6 +272,26 @@ int main(int argc, char** argv) {
   } catch (const std::exception& ex) {
     std::cerr << "pubsub_server: " << ex.what() << "\n";
     return 1;
+  }
+
+  // Challenge-response login issues tokens this server accepts, so it needs the key
+  // that signs them; the tokens carry the issuer and audience the verifier requires.
+  if (login_key) {
+    switchboard::challenge_login_options login_options;
+    if (login_token_ttl_s) login_options.token_ttl = std::chrono::seconds(*login_token_ttl_s);
+    login_options.issuer = jwt_options.issuer;
+    login_options.audience = jwt_options.audience;
+    const switchboard::challenge_login login{hub, *login_key, login_options};
+    if (native) login.add_routes(*native);
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+    if (adapter) login.add_routes(*adapter);
+#endif
+    std::cerr << "pubsub_server: login: Ed25519 challenge-response on POST /auth/register, /auth/challenge, "
+                 "/auth/verify and GET /auth/keys/{user}; tokens last "
+              << login_options.token_ttl.count() << " s\n";
+  } else {
+    std::cerr << "pubsub_server: login: off (/auth/* needs a key that signs: --jwt-hs256-secret or "
+                 "--jwt-ed25519-secret-key)\n";
   }
 
   // SIGINT/SIGTERM: close every client with 1001, then run() returns when they are gone.

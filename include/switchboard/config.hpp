@@ -55,6 +55,9 @@ struct config {
   /// Bytes of stored history the in-memory store may hold across all topics; past it
   /// the oldest stored messages are dropped first. Bounds what publishers can pin.
   std::size_t store_max_bytes = 64 * 1024 * 1024;
+  /// Users whose public keys the in-memory store keeps (challenge-response login
+  /// registers them without a credential); past it registration is refused (HTTP 503).
+  std::size_t max_registered_users = 100000;
   /// Largest `limit` a history request may ask for (larger values are clamped).
   std::size_t max_history_limit = 1000;
   /// Bytes of message objects one `history` result may carry; a longer answer stops

@@ -20,6 +20,9 @@ struct http_request {
   std::string_view body;
   /// A request header by name (case-insensitive); empty when absent.
   std::function<std::string_view(std::string_view name)> header;
+  /// The path segment a route's trailing `{name}` matched, percent-decoded: `alice` for
+  /// `GET /auth/keys/alice` on the route `/auth/keys/{user}`. Empty for other routes.
+  std::string_view path_param{};
 };
 
 /// The answer to an HTTP request.

@@ -132,6 +132,20 @@ class jwt_key {
     return jwt_key(std::move(m));
   }
 
+  /// `ed25519_secret_key` of the bytes `text` holds in standard base64 (padded). Throws
+  /// std::invalid_argument when `text` is not that, or not of 32 or 64 bytes.
+  static jwt_key ed25519_secret_key_base64(std::string_view text) {
+    std::string raw;
+    const bool decoded = text.size() <= 88 && detail::decode_base64(text, raw);
+    struct wipe {
+      std::string& bytes;
+      ~wipe() { sodium_memzero(&bytes[0], bytes.size()); }
+    } const wiped{raw};
+    if (!decoded)
+      throw std::invalid_argument("switchboard: an Ed25519 secret key must be the standard base64 of 32 or 64 bytes");
+    return ed25519_secret_key(raw);
+  }
+
   jwt_algorithm algorithm() const noexcept { return material_->algorithm; }
   /// False for a key made from an Ed25519 public key.
   bool can_sign() const noexcept { return material_->can_sign; }

@@ -5,6 +5,7 @@
 #include <switchboard/config.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/store.hpp>
+#include <switchboard/user_keys.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -65,6 +66,13 @@ namespace switchboard {
 ///
 /// Direct messages to offline users are not persisted (`store_direct` returns false).
 ///
+/// Users' public keys (`register_user`, `find_user_keys`, for challenge-response
+/// login): at most `max_users` (default 100,000, from `config::max_registered_users`);
+/// past it `register_user` answers `user_registration::full`. Registration needs no
+/// credential, so this bounds what strangers can make the store keep: about 300 bytes
+/// per user (a 128-byte id at most, 64 bytes of keys, the index entry). Kept for the
+/// store's lifetime, separate from `max_bytes`.
+///
 /// Model of the store policy requirements (see `is_store_policy`).
 /// Thread safety: none; a store belongs to one hub's thread. Movable, not copyable.
 class memory_store {
@@ -73,6 +81,7 @@ class memory_store {
     std::size_t history_size = 100;               ///< frames kept per topic
     std::size_t max_topics = 100000;              ///< streams kept before idle ones are forgotten
     std::size_t max_bytes = 64 * 1024 * 1024;     ///< bytes kept in all (see `bytes_used`)
+    std::size_t max_users = 100000;               ///< users whose keys are kept
   };
 
   /// Bytes counted for one heap allocation besides its size (the allocator's header).
@@ -84,7 +93,8 @@ class memory_store {
       sizeof(detail::frame_block) + detail::frame_block::headroom + allocation_overhead;
 
   memory_store() : memory_store(options{}) {}
-  explicit memory_store(const config& cfg) : memory_store(options{cfg.history_size, 100000, cfg.store_max_bytes}) {}
+  explicit memory_store(const config& cfg)
+      : memory_store(options{cfg.history_size, 100000, cfg.store_max_bytes, cfg.max_registered_users}) {}
   explicit memory_store(options opts) : options_(opts), epoch_prefix_(random_prefix()) { next_epoch(); }
 
   /// A moved-from store may only be destroyed or assigned to.
@@ -188,6 +198,29 @@ class memory_store {
   /// Calls `f(frame)` for every stored direct message of `user` and forgets them.
   template <class F>
   void take_directs(std::string_view /*user*/, F&& /*f*/) {}
+
+  /// Stores `user`'s public keys unless the user is already stored (with the same keys:
+  /// `already_registered`; with others: `conflict`, and the stored ones stay) or
+  /// `max_users` users are (`full`).
+  user_registration register_user(std::string_view user, const user_keys& keys) {
+    const std::string name(user);
+    const auto found = users_.find(name);
+    if (found != users_.end())
+      return found->second == keys ? user_registration::already_registered : user_registration::conflict;
+    if (users_.size() >= options_.max_users) return user_registration::full;
+    users_.emplace(name, keys);
+    return user_registration::created;
+  }
+
+  /// The public keys `user` registered; nullopt when it never did.
+  std::optional<user_keys> find_user_keys(std::string_view user) const {
+    const auto found = users_.find(std::string(user));
+    if (found == users_.end()) return std::nullopt;
+    return found->second;
+  }
+
+  /// Users whose keys are kept.
+  std::size_t user_count() const noexcept { return users_.size(); }
 
   /// Streams currently kept.
   std::size_t stream_count() const noexcept { return index_.size(); }
@@ -438,7 +471,9 @@ class memory_store {
     messages_ = std::exchange(o.messages_, 0);
     frame_bytes_ = std::exchange(o.frame_bytes_, 0);
     used_ = std::exchange(o.used_, 0);
+    users_ = std::move(o.users_);
     o.index_.clear();
+    o.users_.clear();
     o.slots_.clear();
   }
 
@@ -485,7 +520,11 @@ class memory_store {
   std::size_t messages_ = 0;
   std::size_t frame_bytes_ = 0;  // stored frames and their overhead
   std::size_t used_ = 0;         // frame_bytes_ + records + slot pool
+  std::unordered_map<std::string, user_keys> users_;
 };
+
+static_assert(is_store_policy<memory_store>::value && store_keeps_user_keys<memory_store>::value,
+              "memory_store must model the store policy, user keys included");
 
 }  // namespace switchboard
 

@@ -5,6 +5,7 @@
 
 #include <switchboard/auth.hpp>
 #include <switchboard/frame.hpp>
+#include <switchboard/user_keys.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +50,13 @@ struct frame_builder {
 /// The hub calls `retain` when an exact topic gets its first subscriber and `release`
 /// when it loses its last; a store that forgets streams must never forget a retained
 /// one (its subscribers hold its `seq` and epoch).
+///
+/// Optional, for challenge-response login (`store_keeps_user_keys`):
+/// | expression | type |
+/// | `s.register_user(std::string_view user, const user_keys& keys)` | `user_registration` |
+/// | `s.find_user_keys(std::string_view user)` | `std::optional<user_keys>` |
+/// `register_user` stores a new user's keys and never replaces a stored user's keys with
+/// other ones (`conflict`): whoever registered a user id first keeps it.
 template <class T, class = void>
 struct is_store_policy : std::false_type {};
 template <class T>
@@ -71,6 +79,18 @@ template <class T>
 struct store_tracks_subscriptions<T, detail::void_t<decltype(std::declval<T&>().retain(std::string_view())),
                                                     decltype(std::declval<T&>().release(std::string_view()))>>
     : std::true_type {};
+
+/// True when the store keeps users' public keys (see `is_store_policy`); challenge-response
+/// login needs it.
+template <class T, class = void>
+struct store_keeps_user_keys : std::false_type {};
+template <class T>
+struct store_keeps_user_keys<
+    T, std::enable_if_t<std::is_same<decltype(std::declval<T&>().register_user(std::string_view(),
+                                                                               std::declval<const user_keys&>())),
+                                     user_registration>::value &&
+                        std::is_same<decltype(std::declval<T&>().find_user_keys(std::string_view())),
+                                     std::optional<user_keys>>::value>> : std::true_type {};
 
 #ifdef __cpp_concepts
 /// C++20 spelling of `is_store_policy`.

@@ -255,6 +255,8 @@ TEST_CASE("http: split_target, url_decode and query_param", "[http]") {
   CHECK(url_decode("%zz%4g") == "%zz%4g");
   CHECK(url_decode("%%41") == "%A");
   CHECK(url_decode("") == "");
+  // In a path segment `+` is itself (RFC 3986); only a query spells a space with it.
+  CHECK(url_decode("a%20b+c", switchboard::detail::url_part::path) == "a b+c");
 
   CHECK(query_param("token=a%20b&room=lobby", "token") == std::optional<std::string>("a b"));
   CHECK(query_param("token=a%20b&room=lobby", "room") == std::optional<std::string>("lobby"));

@@ -215,6 +215,26 @@ TEST_CASE("keys and options that cannot be right are refused when they are made"
     sb::detail::append_base64(short_key, keys.public_key.substr(1));
     CHECK_THROWS_AS(sb::jwt_key::ed25519_public_key_base64(short_key), std::invalid_argument);
   }
+  SECTION("an Ed25519 secret key in standard base64: the 32-byte seed or the 64-byte key") {
+    for (const std::string& secret_key : {keys.secret_key.substr(0, crypto_sign_SEEDBYTES), keys.secret_key}) {
+      std::string text;
+      sb::detail::append_base64(text, secret_key);
+      const sb::jwt_key key = sb::jwt_key::ed25519_secret_key_base64(text);
+      CHECK(key.can_sign());
+      sb::jwt_claims alice;
+      alice.subject = "alice";
+      alice.expires_at = now + std::chrono::seconds(3600);
+      const std::string token = sign_jwt(key, alice);
+      CHECK(sb::jwt_verifier(sb::jwt_key::ed25519_public_key(keys.public_key)).verify(token, now).ok());
+    }
+    std::string short_seed, url;
+    sb::detail::append_base64(short_seed, keys.secret_key.substr(0, 31));
+    sb::detail::append_base64(url, keys.secret_key, sb::detail::base64_variant::url);
+    for (const std::string& bad : std::vector<std::string>{short_seed, url, "", "not base64", std::string(1000, 'A')}) {
+      INFO("key: " << bad);
+      CHECK_THROWS_AS(sb::jwt_key::ed25519_secret_key_base64(bad), std::invalid_argument);
+    }
+  }
 }
 
 TEST_CASE("a forged or tampered token is refused", "[jwt]") {

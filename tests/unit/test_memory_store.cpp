@@ -578,3 +578,66 @@ TEST_CASE("memory_store does not keep direct messages", "[memory_store]") {
   s.take_directs("bob", [&](const shared_frame&) { ++called; });
   CHECK(called == 0);
 }
+
+namespace {
+
+switchboard::user_keys keys_from(unsigned char seed) {
+  switchboard::user_keys keys;
+  for (std::size_t i = 0; i < keys.ed25519.size(); ++i) {
+    keys.ed25519[i] = static_cast<unsigned char>(seed + i);
+    keys.x25519[i] = static_cast<unsigned char>(seed * 3 + i);
+  }
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("memory_store registers a user's keys once and refuses a takeover", "[memory_store][user_keys]") {
+  using switchboard::user_registration;
+  static_assert(switchboard::store_keeps_user_keys<memory_store>::value, "memory_store keeps user keys");
+  memory_store s;
+  CHECK_FALSE(s.find_user_keys("alice"));
+  CHECK(s.register_user("alice", keys_from(1)) == user_registration::created);
+  REQUIRE(s.find_user_keys("alice"));
+  CHECK(*s.find_user_keys("alice") == keys_from(1));
+
+  // The same keys again: nothing changes. Other keys: refused, and the first ones stay.
+  CHECK(s.register_user("alice", keys_from(1)) == user_registration::already_registered);
+  CHECK(s.register_user("alice", keys_from(2)) == user_registration::conflict);
+  switchboard::user_keys other_x25519 = keys_from(1);
+  other_x25519.x25519[0] ^= 1;
+  CHECK(s.register_user("alice", other_x25519) == user_registration::conflict);
+  CHECK(*s.find_user_keys("alice") == keys_from(1));
+
+  // User ids are exact bytes: no case folding, no trimming.
+  CHECK_FALSE(s.find_user_keys("Alice"));
+  CHECK_FALSE(s.find_user_keys("alice "));
+  CHECK(s.user_count() == 1);
+}
+
+TEST_CASE("memory_store keeps at most max_users users", "[memory_store][user_keys]") {
+  using switchboard::user_registration;
+  memory_store::options options;
+  options.max_users = 3;
+  memory_store s(options);
+  for (int i = 0; i < 3; ++i)
+    CHECK(s.register_user("user" + std::to_string(i), keys_from(static_cast<unsigned char>(i))) ==
+          user_registration::created);
+  CHECK(s.register_user("user3", keys_from(3)) == user_registration::full);
+  CHECK_FALSE(s.find_user_keys("user3"));
+  CHECK(s.user_count() == 3);
+  // Users already registered still answer as before when the store is full.
+  CHECK(s.register_user("user1", keys_from(1)) == user_registration::already_registered);
+  CHECK(s.register_user("user1", keys_from(9)) == user_registration::conflict);
+
+  // The hub's config sets the limit of a store built from it; a moved store keeps its users.
+  switchboard::config cfg;
+  cfg.max_registered_users = 1;
+  memory_store from_config(cfg);
+  CHECK(from_config.limits().max_users == 1);
+  CHECK(from_config.register_user("a", keys_from(1)) == user_registration::created);
+  CHECK(from_config.register_user("b", keys_from(2)) == user_registration::full);
+  memory_store moved(std::move(from_config));
+  CHECK(moved.find_user_keys("a"));
+  CHECK(moved.register_user("b", keys_from(2)) == user_registration::full);
+}

@@ -50,12 +50,16 @@ inline int hex_digit_value(char c) noexcept {
   return -1;
 }
 
-/// Percent-decodes a query value (`+` is a space, as browsers encode forms).
-inline std::string url_decode(std::string_view s) {
+/// Where percent-encoded text comes from: a query, where `+` stands for a space (as
+/// browsers encode forms), or a path segment, where `+` is itself (RFC 3986).
+enum class url_part : std::uint8_t { query, path };
+
+/// Percent-decodes `s`; a `%` not followed by two hex digits stays as it is.
+inline std::string url_decode(std::string_view s, url_part part = url_part::query) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (s[i] == '+' && part == url_part::query) {
       out.push_back(' ');
     } else if (s[i] == '%' && i + 2 < s.size() && hex_digit_value(s[i + 1]) >= 0 && hex_digit_value(s[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hex_digit_value(s[i + 1]) * 16 + hex_digit_value(s[i + 2])));
