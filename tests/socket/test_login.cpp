@@ -6,6 +6,7 @@
 #include "support/ws_test_client.hpp"
 
 #include <switchboard/challenge_login.hpp>
+#include <switchboard/e2e.hpp>
 #include <switchboard/jwt.hpp>
 #include <switchboard/jwt_auth.hpp>
 
@@ -209,6 +210,23 @@ TEST_CASE("login: register, challenge, sign, verify, then the token opens the We
     CHECK(token.substr(0, token.find('.')) == "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9");  // {"alg":"EdDSA","typ":"JWT"}
     ws_test_client c;
     CHECK(str(c.open(server.port(), {"/ws?token=" + token, {}, {}, 0}), "user") == "alice");
+  }
+
+  SECTION("a client using the helpers of e2e.hpp") {
+    login_server server;
+    const auto signing = sb::ed25519_key_pair::generate();
+    const auto encryption = sb::x25519_key_pair::generate();
+    const http_result registered =
+        server.post("/auth/register", R"({"user":"carol","ed25519_public_key":")" + signing.public_key().to_base64() +
+                                          R"(","x25519_public_key":")" + encryption.public_key().to_base64() + R"("})");
+    REQUIRE(registered.status == 201);
+    const std::string nonce = server.challenge("carol");
+    const http_result verified = server.verify("carol", nonce, sb::sign_login_challenge(signing, nonce));
+    CHECK(verified.status == 200);
+    // What others fetch is what e2e.hpp encrypts to.
+    const http_result keys = server.get("/auth/keys/carol");
+    REQUIRE(keys.status == 200);
+    CHECK(sb::x25519_public_key::from_base64(str(json_of(keys), "x25519_public_key")) == encryption.public_key());
   }
 
   SECTION("token lifetime, issuer and audience are options") {
