@@ -201,7 +201,11 @@ sqlite::connection open_writer_connection(const sqlite_store::options& opts) {
   db.exec("PRAGMA journal_size_limit=67108864");
   if (opts.max_database_bytes > 0) {
     // max_page_count is per connection: the writer's is the one that matters.
-    const std::string sql = "PRAGMA max_page_count=" + std::to_string(std::max<std::uint64_t>(1, opts.max_database_bytes / 4096));
+    sqlite::statement page_size(db, "PRAGMA page_size");
+    page_size.step();
+    const auto page = std::max<std::int64_t>(512, page_size.column_int(0));
+    const std::string sql =
+        "PRAGMA max_page_count=" + std::to_string(std::max<std::uint64_t>(1, opts.max_database_bytes / page));
     db.exec(sql.c_str());
   }
   return db;
@@ -353,6 +357,8 @@ class store_writer {
   void maintain();
   bool sweep_age();
   bool sweep_sessions();
+  bool oldest_expired();
+  std::int64_t age_cutoff() const;
   void close_cleanly();
   void ensure_open();
   void prepare();
@@ -473,8 +479,28 @@ struct sqlite_store_impl {
   std::condition_variable read_ready;
   std::deque<std::function<void(store_reader&)>> reads;
   bool reads_stopping = false;
+  // Payload bytes of results the reader built that the hub has not handled yet: past
+  // `max_read_bytes_in_flight` the reader waits, so a hub that falls behind bounds them.
+  std::size_t read_bytes_held = 0;
 
-  bool push_read(std::function<void(store_reader&)> job);
+  void push_read(std::function<void(store_reader&)> job);
+  /// Posts the answer of a read counted in `reads_in_flight`; `held` is what it holds
+  /// against `max_read_bytes_in_flight`.
+  template <class F>
+  void post_read_answer(F&& f, std::size_t held) {
+    post([this, f = std::forward<F>(f), held]() mutable {
+      --reads_in_flight;
+      if (held > 0) {
+        {
+          std::lock_guard<std::mutex> lock(read_mutex);
+          read_bytes_held -= held;
+        }
+        read_ready.notify_one();
+      }
+      end_work();
+      f();
+    });
+  }
 
   // --- the hub's thread -----------------------------------------------------------------
   std::string epoch_token;
@@ -487,6 +513,7 @@ struct sqlite_store_impl {
   topic_entry* lru_tail = nullptr;
   std::deque<pending_append> pending;  // in ticket order; element addresses are stable
   std::size_t pending_bytes = 0;
+  std::size_t reads_in_flight = 0;  // reads asked and not yet answered (bounded by max_pending_reads)
   sqlite_store::commit_handler on_commit;
 
   topic_entry* find(std::string_view topic) const {
@@ -503,6 +530,7 @@ struct sqlite_store_impl {
   void lru_link(topic_entry& t);
   void lru_unlink(topic_entry& t);
   void settle(const commit_report& report);
+  bool accept_read(std::string_view topic, sqlite_store::read_handler& handler);
   void start_read(read_request r);
   void answer(read_request& r);
 
@@ -527,7 +555,8 @@ void sqlite_store_impl::open() {
   if (opts.path.empty()) throw open_error(error::bad_request, "options.path is empty");
   if (opts.max_queued == 0 || opts.max_queued_bytes == 0 || opts.max_batch == 0 || opts.max_topics == 0 ||
       opts.max_pending_reads == 0 || opts.max_read_limit == 0 || opts.retention_batch == 0 ||
-      opts.max_user_bytes == 0 || opts.flush_appends == 0)
+      opts.max_user_bytes == 0 || opts.flush_appends == 0 || opts.max_sessions == 0 ||
+      opts.max_read_bytes_in_flight == 0)
     throw open_error(error::bad_request, "every count limit must be at least 1 (" + opts.path + ")");
   if (opts.max_frame_bytes > opts.max_queued_bytes)
     throw open_error(error::bad_request, "max_frame_bytes is larger than max_queued_bytes (" + opts.path + ")");
@@ -642,8 +671,23 @@ void sqlite_store_impl::open() {
   } catch (const failure& e) {
     throw open_error(error::internal, opts.path + ": " + e.what());
   }
-  writer_thread = std::thread([this] { writer->run(); });
-  reader_thread = std::thread([this] { reader->run(); });
+  // Nothing may escape a thread (that would end the process): the writer's and
+  // reader's own failures are handled inside; this is for running out of memory.
+  writer_thread = std::thread([this] {
+    try {
+      writer->run();
+    } catch (const std::exception& e) {
+      set_error(std::string("the writer stopped: ") + e.what());
+      writable.store(false);
+    }
+  });
+  reader_thread = std::thread([this] {
+    try {
+      reader->run();
+    } catch (const std::exception& e) {
+      set_error(std::string("the reader stopped: ") + e.what());
+    }
+  });
 }
 
 sqlite_store_impl::~sqlite_store_impl() {
@@ -672,7 +716,8 @@ sqlite_store_impl::~sqlite_store_impl() {
 
 void sqlite_store_impl::push(write_op op) {
   const bool appending = op.kind == op_kind::append;
-  const bool urgent = !appending && op.kind != op_kind::session;
+  const bool urgent = op.kind == op_kind::store_direct || op.kind == op_kind::take_directs ||
+                      op.kind == op_kind::register_user;
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(queue_mutex);
@@ -689,14 +734,12 @@ void sqlite_store_impl::push(write_op op) {
   if (wake) queue_ready.notify_one();
 }
 
-bool sqlite_store_impl::push_read(std::function<void(store_reader&)> job) {
+void sqlite_store_impl::push_read(std::function<void(store_reader&)> job) {
   {
     std::lock_guard<std::mutex> lock(read_mutex);
-    if (reads.size() >= opts.max_pending_reads) return false;
     reads.push_back(std::move(job));
   }
   read_ready.notify_one();
-  return true;
 }
 
 void sqlite_store_impl::lru_link(topic_entry& t) {
@@ -780,6 +823,22 @@ void sqlite_store_impl::settle(const commit_report& report) {
   if (on_commit) on_commit(report);
 }
 
+// Counts a read in, or answers at once why it cannot be served.
+bool sqlite_store_impl::accept_read(std::string_view topic, sqlite_store::read_handler& handler) {
+  begin_work();
+  read_result refused;
+  if (!valid_topic(topic))
+    refused.error = code(error::bad_request);
+  else if (reads_in_flight >= opts.max_pending_reads)
+    refused.error = code(error::overloaded);
+  if (refused.error) {
+    post_handler([h = std::move(handler), refused = std::move(refused)]() mutable { h(std::move(refused)); });
+    return false;
+  }
+  ++reads_in_flight;
+  return true;
+}
+
 // Answers from what the hub's thread captured when that is enough, otherwise hands the
 // read to the reader thread.
 void sqlite_store_impl::start_read(read_request r) {
@@ -787,14 +846,12 @@ void sqlite_store_impl::start_read(read_request r) {
       r.newest ? (r.tail_first > 1 && r.tail.size() <= r.limit) : (r.tail_first > r.since + 1 && r.result.seq > r.since);
   if (needs_disk) {
     auto shared = std::make_shared<read_request>(std::move(r));
-    if (push_read([shared](store_reader& reader) { reader.read(*shared); })) return;
-    read_result busy;
-    busy.error = code(error::overloaded);
-    post_handler([handler = std::move(shared->handler), busy = std::move(busy)]() mutable { handler(std::move(busy)); });
+    push_read([shared](store_reader& reader) { reader.read(*shared); });
     return;
   }
   answer(r);
-  post_handler([handler = std::move(r.handler), result = std::move(r.result)]() mutable { handler(std::move(result)); });
+  post_read_answer([handler = std::move(r.handler), result = std::move(r.result)]() mutable { handler(std::move(result)); },
+                   0);
 }
 
 // Adds the captured tail to what the disk gave, and settles `more` and `complete`.
@@ -939,7 +996,8 @@ bool store_writer::wait_for_work(std::vector<write_op>& batch) {
     } else {
       ++others;
       if (op.frame) other_bytes += stored_size(op.frame);
-      if (op.kind != op_kind::session) --s_.queued_urgent;
+      if (op.kind == op_kind::store_direct || op.kind == op_kind::take_directs || op.kind == op_kind::register_user)
+        --s_.queued_urgent;
     }
     batch.push_back(std::move(op));
     s_.queue.pop_front();
@@ -1316,12 +1374,17 @@ void store_writer::apply_session(write_op& op) {
 void store_writer::maintain() {
   const auto& o = s_.opts;
   next_maintenance_ = steady::now() + o.retention_interval;
-  if (degraded_ || (o.history_max_age.count() == 0 && deferred_.empty() && o.max_sessions == 0)) return;
+  if (degraded_) return;
   bool more = false;
   try {
     ensure_open();
+    // Look before taking the write lock: most rounds find nothing to do.
+    if (!session_count_) session_count_ = count(st_.count_sessions);
+    const bool sessions_over = *session_count_ > o.max_sessions;
+    const bool expired = o.history_max_age.count() > 0 && oldest_expired();
+    if (!expired && !sessions_over && deferred_.empty()) return;
     st_.begin.run();
-    if (o.history_max_age.count() > 0) more |= sweep_age();
+    if (expired) more |= sweep_age();
     if (!deferred_.empty()) {
       std::vector<std::uint64_t> ids(deferred_.begin(), deferred_.end());
       deferred_.clear();
@@ -1331,7 +1394,7 @@ void store_writer::maintain() {
       }
       more |= !deferred_.empty();
     }
-    more |= sweep_sessions();
+    if (sessions_over) more |= sweep_sessions();
     st_.commit.run();
   } catch (const std::exception& e) {
     if (db_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -1343,11 +1406,21 @@ void store_writer::maintain() {
   if (more) next_maintenance_ = steady::now();  // after the next batch, if one waits
 }
 
+std::int64_t store_writer::age_cutoff() const {
+  return now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(s_.opts.history_max_age).count();
+}
+
+bool store_writer::oldest_expired() {
+  scoped_reset reset(st_.oldest_messages);
+  st_.oldest_messages.bind(1, std::int64_t{1});
+  return st_.oldest_messages.step() && st_.oldest_messages.column_int(3) < age_cutoff();
+}
+
 // Deletes the oldest messages older than `history_max_age`, in insertion order. True
 // when a whole `retention_batch` went (there may be more).
 bool store_writer::sweep_age() {
   const auto& o = s_.opts;
-  const std::int64_t cutoff = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(o.history_max_age).count();
+  const std::int64_t cutoff = age_cutoff();
   std::uint64_t last_id = 0, rows = 0;
   {
     scoped_reset reset(st_.oldest_messages);
@@ -1370,9 +1443,6 @@ bool store_writer::sweep_age() {
 
 bool store_writer::sweep_sessions() {
   const auto& o = s_.opts;
-  if (o.max_sessions == 0) return false;
-  if (!session_count_) session_count_ = count(st_.count_sessions);
-  if (*session_count_ <= o.max_sessions) return false;
   const std::uint64_t n = std::min<std::uint64_t>(*session_count_ - o.max_sessions, o.retention_batch);
   st_.trim_sessions.bind(1, n).run();
   *session_count_ -= n;
@@ -1422,7 +1492,9 @@ void store_reader::run() {
     std::function<void(store_reader&)> job;
     {
       std::unique_lock<std::mutex> lock(s_.read_mutex);
-      s_.read_ready.wait(lock, [this] { return s_.reads_stopping || !s_.reads.empty(); });
+      s_.read_ready.wait(lock, [this] {
+        return s_.reads_stopping || (!s_.reads.empty() && s_.read_bytes_held < s_.opts.max_read_bytes_in_flight);
+      });
       if (s_.reads_stopping) return;
       job = std::move(s_.reads.front());
       s_.reads.pop_front();
@@ -1469,8 +1541,8 @@ void store_reader::find(const std::string& user, sqlite_store::find_user_handler
     s_.set_error(std::string("find_user: ") + e.what());
     failed = code(error::internal);
   }
-  s_.post_handler(
-      [handler = std::move(handler), failed, keys = std::move(keys)]() mutable { handler(failed, std::move(keys)); });
+  s_.post_read_answer(
+      [handler = std::move(handler), failed, keys = std::move(keys)]() mutable { handler(failed, std::move(keys)); }, 0);
 }
 
 void store_reader::read(read_request& r) {
@@ -1514,7 +1586,14 @@ void store_reader::read(read_request& r) {
     r.result.complete = false;
     r.result.error = code(error::internal);
   }
-  s_.post_handler([handler = std::move(r.handler), result = std::move(r.result)]() mutable { handler(std::move(result)); });
+  std::size_t held = 0;
+  for (const auto& m : r.result.messages) held += m.frame.payload().size();
+  if (held > 0) {
+    std::lock_guard<std::mutex> lock(s_.read_mutex);
+    s_.read_bytes_held += held;
+  }
+  s_.post_read_answer(
+      [handler = std::move(r.handler), result = std::move(r.result)]() mutable { handler(std::move(result)); }, held);
 }
 
 }  // namespace detail
@@ -1598,23 +1677,18 @@ append_result sqlite_store::queue_append(std::string_view topic, const append_sl
 void sqlite_store::read_since(std::string_view topic, std::uint64_t since, const std::optional<std::string>& epoch,
                               std::size_t limit, std::size_t max_bytes, read_handler handler) {
   auto& s = *impl_;
-  s.begin_work();
+  if (!s.accept_read(topic, handler)) return;
   detail::read_request r;
   r.since = since;
   r.limit = std::min(limit, s.opts.max_read_limit);
   r.max_bytes = std::min(max_bytes, s.opts.max_read_bytes);
   r.handler = std::move(handler);
-  if (!detail::valid_topic(topic)) {
-    r.result.error = detail::code(error::bad_request);
-    s.post_handler([h = std::move(r.handler), result = std::move(r.result)]() mutable { h(std::move(result)); });
-    return;
-  }
   const detail::topic_entry* t = s.find(topic);
   r.result.seq = t ? t->seq : 0;
   r.result.epoch = t ? t->epoch : s.current_epoch;
   if (epoch && *epoch != r.result.epoch) {
     r.result.epoch_matches = false;
-    s.post_handler([h = std::move(r.handler), result = std::move(r.result)]() mutable { h(std::move(result)); });
+    s.post_read_answer([h = std::move(r.handler), result = std::move(r.result)]() mutable { h(std::move(result)); }, 0);
     return;
   }
   r.tail_first = r.result.seq + 1;
@@ -1629,17 +1703,12 @@ void sqlite_store::read_since(std::string_view topic, std::uint64_t since, const
 
 void sqlite_store::latest(std::string_view topic, std::size_t limit, std::size_t max_bytes, read_handler handler) {
   auto& s = *impl_;
-  s.begin_work();
+  if (!s.accept_read(topic, handler)) return;
   detail::read_request r;
   r.newest = true;
   r.limit = std::min(limit, s.opts.max_read_limit);
   r.max_bytes = std::min(max_bytes, s.opts.max_read_bytes);
   r.handler = std::move(handler);
-  if (!detail::valid_topic(topic)) {
-    r.result.error = detail::code(error::bad_request);
-    s.post_handler([h = std::move(r.handler), result = std::move(r.result)]() mutable { h(std::move(result)); });
-    return;
-  }
   const detail::topic_entry* t = s.find(topic);
   r.result.seq = t ? t->seq : 0;
   r.result.epoch = t ? t->epoch : s.current_epoch;
@@ -1757,15 +1826,19 @@ void sqlite_store::register_user(std::string_view user, const public_key& ed2551
 void sqlite_store::find_user(std::string_view user, find_user_handler handler) {
   auto& s = *impl_;
   s.begin_work();
-  if (user.empty() || user.size() > s.opts.max_user_bytes) {
-    s.post_handler([h = std::move(handler)] { h(detail::code(error::bad_request), std::nullopt); });
+  std::error_code refused;
+  if (user.empty() || user.size() > s.opts.max_user_bytes)
+    refused = detail::code(error::bad_request);
+  else if (s.reads_in_flight >= s.opts.max_pending_reads)
+    refused = detail::code(error::overloaded);
+  if (refused) {
+    s.post_handler([h = std::move(handler), refused] { h(refused, std::nullopt); });
     return;
   }
-  auto shared = std::make_shared<find_user_handler>(std::move(handler));
-  const bool queued = s.push_read([name = std::string(user), shared](detail::store_reader& reader) {
-    reader.find(name, std::move(*shared));
+  ++s.reads_in_flight;
+  s.push_read([name = std::string(user), h = std::move(handler)](detail::store_reader& reader) mutable {
+    reader.find(name, std::move(h));
   });
-  if (!queued) s.post_handler([shared] { (*shared)(detail::code(error::overloaded), std::nullopt); });
 }
 
 bool sqlite_store::record_session(session_record session) {

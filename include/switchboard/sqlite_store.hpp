@@ -69,10 +69,11 @@ struct read_result {
 
 /// The result of `sqlite_store::append`.
 struct append_result {
-  /// `overloaded`: the writer's queue is full; no seq was assigned and `build` was not
-  /// called (or its frame was dropped). `too_large`: the frame is over `max_frame_bytes`,
-  /// or a new topic found the index full of topics that cannot be forgotten; no seq
-  /// assigned. `bad_request`: empty topic or one over 255 bytes.
+  /// `overloaded`: the writer's queue is full, or a new topic found `max_topics` topics
+  /// none of which may be forgotten now. `too_large`: the frame is over
+  /// `max_frame_bytes`. `bad_request`: an empty topic or one over 255 bytes, or `build`
+  /// returned an empty frame. On every error no seq is assigned (`build` may have run:
+  /// its frame is dropped).
   std::error_code error;
   std::uint64_t seq = 0;     ///< the assigned seq; 0 on error
   std::uint64_t ticket = 0;  ///< names the append in commit reports; 0 on error
@@ -192,16 +193,17 @@ class sqlite_store {
     std::size_t retention_batch = 1000;             ///< rows one sweep transaction deletes
 
     // --- reads -------------------------------------------------------------------------
-    std::size_t max_pending_reads = 1024;           ///< reads waiting for the reader thread
+    std::size_t max_pending_reads = 1024;           ///< reads and user lookups asked, not yet answered
     std::size_t max_read_limit = 10000;             ///< `limit` is clamped to this
-    std::size_t max_read_bytes = 16u << 20;         ///< `max_bytes` is clamped to this
+    std::size_t max_read_bytes = 8u << 20;          ///< `max_bytes` is clamped to this
+    std::size_t max_read_bytes_in_flight = 64u << 20; ///< read from disk, not yet handled: the reader waits past it
 
     // --- directs, users, sessions ------------------------------------------------------
     std::size_t max_directs_per_user = 100;         ///< offline messages kept per user
     std::size_t max_directs = 1000000;              ///< offline messages kept in all
     std::size_t max_users = 1000000;                ///< registered users
     std::size_t max_user_bytes = 128;               ///< longest user id
-    std::size_t max_sessions = 1000000;             ///< session rows kept, oldest dropped first
+    std::size_t max_sessions = 1000000;             ///< session rows kept (at least 1), oldest dropped first
     std::size_t max_session_field_bytes = 256;      ///< remote, user agent: longer is cut
 
     // --- the file ----------------------------------------------------------------------

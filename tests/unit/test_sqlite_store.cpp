@@ -911,6 +911,7 @@ TEST_CASE("sqlite_store hands offline directs out exactly once, across a restart
   asio::io_context io;
   auto o = options_for(dir / "db");
   o.max_directs_per_user = 3;
+  o.max_directs = 4;
   auto store_sync = [&](sqlite_store& store, const std::string& user, const std::string& text) {
     std::optional<std::error_code> got;
     store.store_direct(user, switchboard::make_frame(frame_kind::text, text), [&](std::error_code ec) { got = ec; });
@@ -935,6 +936,7 @@ TEST_CASE("sqlite_store hands offline directs out exactly once, across a restart
     CHECK(!store_sync(store, "bob", "b2"));
     CHECK(!store_sync(store, "bob", "b3"));
     CHECK(store_sync(store, "bob", "b4") == switchboard::error::too_large);
+    CHECK(store_sync(store, "dave", "d1") == switchboard::error::too_large);  // four stored in all
   }
   {
     sqlite_store store(io, o);
@@ -1064,6 +1066,135 @@ TEST_CASE("sqlite_store forgets idle topics past max_topics, never retained ones
   store.release("e");  // never published: forgotten at once
   CHECK(store.topic_count() == 1);
   CHECK(store.position("b").seq == 1);
+}
+
+TEST_CASE("sqlite_store bounds the bytes it queues", "[sqlite]") {
+  temp_dir dir;
+  asio::io_context io;
+  auto o = options_for(dir / "db", durability::buffered);
+  o.flush_interval = std::chrono::hours(1);
+  o.flush_appends = 1000000;
+  o.max_queued_bytes = 10000;
+  o.max_frame_bytes = 5000;
+  sqlite_store store(io, o);
+  CHECK(append(store, "t", 4000));
+  CHECK(append(store, "t", 4000));
+  CHECK(append(store, "t", 4000).error == switchboard::error::overloaded);
+  CHECK(store.position("t").seq == 2);
+  CHECK(append(store, "t", 100));  // a small one still fits
+}
+
+TEST_CASE("sqlite_store bounds the reads it has not answered", "[sqlite]") {
+  temp_dir dir;
+  asio::io_context io;
+  auto o = options_for(dir / "db");
+  o.max_pending_reads = 2;
+  o.max_read_limit = 3;
+  o.max_read_bytes = 1000;
+  o.max_read_bytes_in_flight = 1;  // the reader builds one result at a time
+  sqlite_store store(io, o);
+  REQUIRE(append_committed(io, store, "t", 10, 200));
+
+  std::vector<read_result> answers;
+  std::error_code user_error;
+  for (int i = 0; i < 2; ++i)
+    store.read_since("t", 0, std::nullopt, 100, 100000, [&](read_result r) { answers.push_back(std::move(r)); });
+  store.latest("t", 5, 100000, [&](read_result r) { answers.push_back(std::move(r)); });
+  store.find_user("alice", [&](std::error_code ec, std::optional<switchboard::user_keys>) { user_error = ec; });
+  REQUIRE(run_until(io, [&] { return answers.size() == 3 && user_error; }));
+  CHECK(user_error == switchboard::error::overloaded);
+  std::size_t overloaded = 0;
+  for (const auto& r : answers) {
+    if (r.error) {
+      CHECK(r.error == switchboard::error::overloaded);
+      ++overloaded;
+      continue;
+    }
+    // limit clamped to 3, bytes to 1000: four payloads of about 205 bytes would fit, three do
+    CHECK(seqs(r) == range(1, 3));
+    CHECK(r.more);
+  }
+  CHECK(overloaded == 1);
+  // Answered reads free their places.
+  CHECK(seqs(read_since(io, store, "t", 7)) == range(8, 10));
+}
+
+TEST_CASE("sqlite_store keeps the io_context running while it owes handlers, and none after it is gone",
+          "[sqlite]") {
+  temp_dir dir;
+  asio::io_context io;
+  {
+    sqlite_store store(io, options_for(dir / "db"));
+    std::uint64_t reported = 0;
+    store.on_commit([&](const commit_report& r) { reported = r.last_ticket; });
+    for (int i = 0; i < 10; ++i) REQUIRE(append(store, "t"));
+    bool read_done = false;
+    store.latest("t", 10, 100000, [&](read_result) { read_done = true; });
+    io.restart();
+    io.run();  // returns once nothing is owed
+    CHECK(reported == 10);
+    CHECK(read_done);
+    CHECK(store.pending_appends() == 0);
+  }
+  bool called = false;
+  {
+    sqlite_store store(io, options_for(dir / "db"));
+    store.read_since("t", 0, std::nullopt, 10, 100000, [&](read_result) { called = true; });
+    store.take_directs("bob", [&](std::error_code, std::vector<shared_frame>) { called = true; });
+    REQUIRE(append(store, "t"));
+    store.on_commit([&](const commit_report&) { called = true; });
+  }
+  io.restart();
+  io.run();
+  CHECK(!called);
+  raw_db db(dir / "db");
+  CHECK(stored_seqs(db, "t") == range(1, 11));  // the destructor committed the last append
+}
+
+TEST_CASE("sqlite_store buffered: commits by count and by time", "[sqlite]") {
+  temp_dir dir;
+  asio::io_context io;
+  auto o = options_for(dir / "db", durability::buffered);
+  SECTION("flush_appends") {
+    o.flush_interval = std::chrono::hours(1);
+    o.flush_appends = 5;
+    sqlite_store store(io, o);
+    for (int i = 0; i < 4; ++i) REQUIRE(append(store, "t"));
+    // Four wait for an hour; the fifth makes a batch.
+    REQUIRE(append(store, "t"));
+    REQUIRE(run_until(io, [&] { return store.pending_appends() == 0; }));
+    raw_db db(dir / "db");
+    CHECK(stored_seqs(db, "t") == range(1, 5));
+  }
+  SECTION("flush_interval") {
+    o.flush_interval = milliseconds(50);
+    o.flush_appends = 1000000;
+    sqlite_store store(io, o);
+    REQUIRE(append(store, "t"));
+    REQUIRE(run_until(io, [&] { return store.pending_appends() == 0; }));
+    raw_db db(dir / "db");
+    CHECK(stored_seqs(db, "t") == range(1, 1));
+  }
+}
+
+TEST_CASE("sqlite_store gives up on a lock another process holds past busy_timeout, then recovers", "[sqlite]") {
+  temp_dir dir;
+  asio::io_context io;
+  auto o = options_for(dir / "db");
+  o.busy_timeout = milliseconds(50);
+  sqlite_store store(io, o);
+  REQUIRE(append_committed(io, store, "t", 1));
+  {
+    raw_db other(dir / "db");
+    other.exec("BEGIN IMMEDIATE");
+    CHECK(append_until(io, store, "t", true) > 1);
+    CHECK(store.last_error().find("locked") != std::string::npos);
+    // Reads never wait for a writer.
+    CHECK(seqs(read_since(io, store, "t", 0, std::nullopt, 1)) == range(1, 1));
+    other.exec("COMMIT");
+  }
+  CHECK(append_until(io, store, "t", false) > 2);
+  CHECK(store.writable());
 }
 
 TEST_CASE("sqlite_store throughput", "[.benchmark]") {
