@@ -192,10 +192,12 @@ sqlite::connection open_writer_connection(const sqlite_store::options& opts) {
   sqlite::connection db(opts.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, opts.busy_timeout);
   // WAL: readers never wait for the writer, and a commit appends to one file.
   db.exec("PRAGMA journal_mode=WAL");
-  // FULL syncs the WAL on every commit, so a reported commit survives a power loss.
-  // Buffered mode commits rarely and reports nothing to wait for: NORMAL keeps commits
-  // off the disk's sync path (a process crash still loses nothing committed).
-  db.exec(opts.mode == durability::acknowledged ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  // FULL syncs the WAL at every commit, so what is reported committed survives a power
+  // loss, not only a process crash. Buffered mode too: it trades the caller's wait, not
+  // the sync, so its loss bound is one and the same for both (and the run's start,
+  // which guards epochs, is never lost behind a later commit). With NORMAL, commits
+  // since the last checkpoint could roll back after a power loss.
+  db.exec("PRAGMA synchronous=FULL");
   // After a checkpoint the WAL file shrinks back to this, so one burst does not keep
   // its disk space for the life of the database.
   db.exec("PRAGMA journal_size_limit=67108864");
@@ -309,13 +311,39 @@ class read_collector {
   std::size_t bytes_ = 0;
 };
 
+// Builds the answer of `r`: the captured tail and what `disk_rows(collector)` offers
+// from the disk (a no-op when the tail is enough), in reading order, then `more` and
+// `complete`.
+template <class DiskRows>
+void collect(read_request& r, DiskRows&& disk_rows) {
+  read_collector take(r);
+  auto offer_tail = [&take](auto first, auto last) {
+    for (; first != last; ++first)
+      if (!take.offer(first->frame.payload().size(), [&] { return *first; })) break;
+  };
+  if (r.newest) {  // the tail is the newest: it comes first, the disk before it
+    offer_tail(r.tail.rbegin(), r.tail.rend());
+    if (!take.full()) disk_rows(take);
+    std::reverse(r.result.messages.begin(), r.result.messages.end());
+  } else {
+    disk_rows(take);
+    offer_tail(r.tail.begin(), r.tail.end());
+    r.result.complete =
+        !r.result.more && r.since <= r.result.seq && r.result.messages.size() == r.result.seq - r.since;
+  }
+  r.tail.clear();
+}
+
 struct sqlite_store_impl;
 
 // ---------------------------------------------------------------------------------------
 // The writer thread: takes batches from the queue and commits each in one transaction.
 class store_writer {
  public:
-  store_writer(sqlite_store_impl& store, sqlite::connection db, bool run_recorded, std::uint64_t generation);
+  store_writer(sqlite_store_impl& store, sqlite::connection db, std::uint64_t generation);
+  /// Records the run's start in a transaction of its own (at open, before the thread
+  /// starts). False when the database cannot be written.
+  bool start_run();
   void run();
 
  private:
@@ -372,7 +400,7 @@ class store_writer {
   sqlite::connection db_;
   statements st_;
   bool reopen_ = false;
-  bool run_recorded_;
+  bool run_recorded_ = false;
   bool run_recorded_now_ = false;  // recorded by the batch being committed
   bool degraded_ = false;
   bool unclean_ = false;  // a forgotten topic's rows may outlive it: the next open takes a new epoch
@@ -532,7 +560,6 @@ struct sqlite_store_impl {
   void settle(const commit_report& report);
   bool accept_read(std::string_view topic, sqlite_store::read_handler& handler);
   void start_read(read_request r);
-  void answer(read_request& r);
 
   // --- threads --------------------------------------------------------------------------
   std::unique_ptr<store_writer> writer;
@@ -631,43 +658,26 @@ void sqlite_store_impl::open() {
     throw open_error(error::internal, opts.path + ": " + e.what());
   }
 
+  try {
+    writer = std::make_unique<store_writer>(*this, std::move(db), generation);
+  } catch (const failure& e) {
+    throw open_error(error::internal, opts.path + ": " + e.what());
+  }
   // The run's start must be on disk before any seq of this run goes out under a kept
   // epoch: a crash then leaves clean=0 behind and the next open takes a new epoch. When
-  // it cannot be written, this run uses an epoch of its own that no later run can take.
-  bool recorded = false;
-  if (!db.read_only()) {
-    try {
-      db.exec("BEGIN IMMEDIATE");
-      const std::string sql = "INSERT INTO meta(key, value) VALUES ('epoch', '" + epoch_token +
-                              "'), ('generation', '" + std::to_string(generation) + "'), ('run', '" + run_token +
-                              "'), ('clean', '0') ON CONFLICT(key) DO UPDATE SET value = excluded.value";
-      db.exec(sql.c_str());
-      db.exec("COMMIT");
-      recorded = true;
-      runs->record(run_token, false);
-    } catch (const failure& e) {
-      try {
-        db.exec("ROLLBACK");
-      } catch (const failure&) {
-      }
-      set_error(std::string("cannot record the run's start: ") + e.what());
-    }
-  } else {
-    set_error(opts.path + " is read-only");
-  }
-  if (!recorded) {
+  // it cannot be written, this run uses an epoch of its own that no later run can take
+  // (the writer records it with its first commit).
+  if (!writer->start_run()) {
     if (epoch_token == stored_token) epoch_token = random_hex(12);
     writable.store(false);
   }
   current_epoch = epoch_string(epoch_token, generation);
   for (auto& [name, t] : index) t->epoch = epoch_string(epoch_token, t->generation);
 
-  sqlite::connection read_db;
   try {
     // Read-only: the reader never takes a write lock, so it never waits for the writer.
-    read_db = sqlite::connection(opts.path, SQLITE_OPEN_READONLY, opts.busy_timeout);
-    reader = std::make_unique<store_reader>(*this, std::move(read_db));
-    writer = std::make_unique<store_writer>(*this, std::move(db), recorded, generation);
+    reader = std::make_unique<store_reader>(
+        *this, sqlite::connection(opts.path, SQLITE_OPEN_READONLY, opts.busy_timeout));
   } catch (const failure& e) {
     throw open_error(error::internal, opts.path + ": " + e.what());
   }
@@ -849,36 +859,37 @@ void sqlite_store_impl::start_read(read_request r) {
     push_read([shared](store_reader& reader) { reader.read(*shared); });
     return;
   }
-  answer(r);
+  collect(r, [](read_collector&) {});
   post_read_answer([handler = std::move(r.handler), result = std::move(r.result)]() mutable { handler(std::move(result)); },
                    0);
-}
-
-// Adds the captured tail to what the disk gave, and settles `more` and `complete`.
-void sqlite_store_impl::answer(read_request& r) {
-  read_collector take(r);
-  if (r.newest) {
-    for (auto it = r.tail.rbegin(); it != r.tail.rend(); ++it)
-      if (!take.offer(it->frame.payload().size(), [&] { return *it; })) break;
-    std::reverse(r.result.messages.begin(), r.result.messages.end());
-  } else {
-    for (auto& m : r.tail)
-      if (!take.offer(m.frame.payload().size(), [&] { return m; })) break;
-    r.result.complete = !r.result.more && r.since <= r.result.seq &&
-                        r.result.messages.size() == r.result.seq - r.since;
-  }
-  r.tail.clear();
 }
 
 // =======================================================================================
 // The writer thread
 
-store_writer::store_writer(sqlite_store_impl& store, sqlite::connection db, bool run_recorded,
-                           std::uint64_t generation)
-    : s_(store), db_(std::move(db)), run_recorded_(run_recorded), start_generation_(generation) {
+store_writer::store_writer(sqlite_store_impl& store, sqlite::connection db, std::uint64_t generation)
+    : s_(store), db_(std::move(db)), start_generation_(generation) {
   prepare();
-  degraded_ = !run_recorded_;
   next_maintenance_ = steady::now() + s_.opts.retention_interval;
+}
+
+bool store_writer::start_run() {
+  try {
+    if (db_.read_only()) throw failure(s_.opts.path + " is read-only", SQLITE_READONLY);
+    st_.begin.run();
+    record_run_start();
+    st_.commit.run();
+  } catch (const failure& e) {
+    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    s_.set_error(std::string("cannot record the run's start: ") + e.what());
+    degraded_ = true;  // the first batch tries again, on a connection opened anew
+    reopen_ = true;
+    return false;
+  }
+  run_recorded_ = true;
+  run_recorded_now_ = false;
+  s_.runs->record(s_.run_token, false);
+  return true;
 }
 
 void store_writer::prepare() {
@@ -1456,7 +1467,6 @@ void store_writer::close_cleanly() {
   if (!run_recorded_ || unclean_) return;
   try {
     ensure_open();
-    db_.exec("PRAGMA synchronous=FULL");
     st_.begin.run();
     created_.clear();
     for (auto& [id, t] : topics_)
@@ -1548,36 +1558,20 @@ void store_reader::find(const std::string& user, sqlite_store::find_user_handler
 void store_reader::read(read_request& r) {
   try {
     ensure_open();
-    read_collector take(r);
-    auto row_message = [](statement& q) {
+    auto message = [](statement& q) {
       return stored_message{q.column_uint(0), q.column_int(2),
                             frame_from_row(q.column_int(1), q.column_bytes(3), q.column_bytes(4))};
     };
-    if (r.newest) {
-      // The tail is newest; the disk comes before it.
-      for (auto it = r.tail.rbegin(); it != r.tail.rend(); ++it)
-        if (!take.offer(it->frame.payload().size(), [&] { return *it; })) break;
-      if (!take.full()) {
-        scoped_reset reset(newest_rows_);
-        newest_rows_.bind(1, r.topic_id).bind(2, r.tail_first).bind(3, static_cast<std::uint64_t>(r.limit + 1));
-        while (newest_rows_.step())
-          if (!take.offer(newest_rows_.column_bytes(3).size(), [&] { return row_message(newest_rows_); })) break;
-      }
-      std::reverse(r.result.messages.begin(), r.result.messages.end());
-    } else {
-      {
-        scoped_reset reset(since_rows_);
-        since_rows_.bind(1, r.topic_id).bind(2, r.since).bind(3, r.tail_first);
-        since_rows_.bind(4, static_cast<std::uint64_t>(r.limit + 1));
-        while (since_rows_.step())
-          if (!take.offer(since_rows_.column_bytes(3).size(), [&] { return row_message(since_rows_); })) break;
-      }
-      for (auto& m : r.tail)
-        if (!take.offer(m.frame.payload().size(), [&] { return m; })) break;
-      r.result.complete =
-          !r.result.more && r.since <= r.result.seq && r.result.messages.size() == r.result.seq - r.since;
-    }
-    r.tail.clear();
+    collect(r, [&](read_collector& take) {
+      statement& q = r.newest ? newest_rows_ : since_rows_;
+      scoped_reset reset(q);
+      if (r.newest)
+        q.bind(1, r.topic_id).bind(2, r.tail_first).bind(3, static_cast<std::uint64_t>(r.limit + 1));
+      else
+        q.bind(1, r.topic_id).bind(2, r.since).bind(3, r.tail_first).bind(4, static_cast<std::uint64_t>(r.limit + 1));
+      while (q.step())
+        if (!take.offer(q.column_bytes(3).size(), [&] { return message(q); })) break;
+    });
   } catch (const std::exception& e) {
     reopen_ = true;
     s_.set_error(std::string("read: ") + e.what());

@@ -27,13 +27,13 @@ namespace switchboard {
 
 /// When a `sqlite_store` commits appends, and so what a crash may lose (docs/storage.md).
 enum class durability {
-  /// Every append is committed as soon as the writer gets to it, with `synchronous=FULL`:
-  /// a commit report means the row survives a process crash and a power loss. A hub
-  /// acknowledges a publish only after its report.
+  /// Appends are committed as soon as the writer gets to them (those that arrive during
+  /// a commit go together in the next one). A hub acknowledges a publish only after its
+  /// commit report, which means the row survives a process crash and a power loss.
   acknowledged,
-  /// Appends are committed in batches, once `flush_appends` wait or `flush_interval` has
-  /// passed since the oldest one arrived. A hub acknowledges at once; a crash loses what
-  /// was not yet committed (never more than `max_queued` appends and `max_queued_bytes`).
+  /// Appends are committed once `flush_appends` wait or `flush_interval` has passed since
+  /// the oldest one arrived. A hub acknowledges at once; a crash loses what was not
+  /// committed yet: never more than `max_queued` appends and `max_queued_bytes`.
   buffered,
 };
 
