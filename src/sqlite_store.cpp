@@ -114,7 +114,9 @@ std::error_code code(error e) { return make_error_code(e); }
 
 bool valid_topic(std::string_view topic) { return !topic.empty() && topic.size() <= 255; }
 
-std::system_error open_error(error e, const std::string& what) { return std::system_error(code(e), "sqlite_store: " + what); }
+std::system_error open_error(error e, const std::string& what) {
+  return std::system_error(code(e), "sqlite_store: " + what);
+}
 
 // ---------------------------------------------------------------------------------------
 // The run file beside the database records the last run that opened it and whether that
@@ -852,16 +854,16 @@ bool sqlite_store_impl::accept_read(std::string_view topic, sqlite_store::read_h
 // Answers from what the hub's thread captured when that is enough, otherwise hands the
 // read to the reader thread.
 void sqlite_store_impl::start_read(read_request r) {
-  const bool needs_disk =
-      r.newest ? (r.tail_first > 1 && r.tail.size() <= r.limit) : (r.tail_first > r.since + 1 && r.result.seq > r.since);
+  const bool needs_disk = r.newest ? (r.tail_first > 1 && r.tail.size() <= r.limit)
+                                   : (r.tail_first > r.since + 1 && r.result.seq > r.since);
   if (needs_disk) {
     auto shared = std::make_shared<read_request>(std::move(r));
     push_read([shared](store_reader& reader) { reader.read(*shared); });
     return;
   }
   collect(r, [](read_collector&) {});
-  post_read_answer([handler = std::move(r.handler), result = std::move(r.result)]() mutable { handler(std::move(result)); },
-                   0);
+  post_read_answer(
+      [handler = std::move(r.handler), result = std::move(r.result)]() mutable { handler(std::move(result)); }, 0);
 }
 
 // =======================================================================================
@@ -1155,7 +1157,8 @@ void store_writer::post_results(std::vector<write_op>& batch, std::error_code er
         h(result, std::move(frames));
       });
     }
-    if (d.registered) done.push_back([h = std::move(d.registered), result, outcome = d.outcome] { h(result, outcome); });
+    if (d.registered)
+      done.push_back([h = std::move(d.registered), result, outcome = d.outcome] { h(result, outcome); });
   }
   if (last_ticket != 0) s_.committed_through.store(last_ticket);
   if (last_ticket == 0 && done.empty()) return;
@@ -1551,8 +1554,9 @@ void store_reader::find(const std::string& user, sqlite_store::find_user_handler
     s_.set_error(std::string("find_user: ") + e.what());
     failed = code(error::internal);
   }
-  s_.post_read_answer(
-      [handler = std::move(handler), failed, keys = std::move(keys)]() mutable { handler(failed, std::move(keys)); }, 0);
+  s_.post_read_answer([handler = std::move(handler), failed,
+                       keys = std::move(keys)]() mutable { handler(failed, std::move(keys)); },
+                      0);
 }
 
 void store_reader::read(read_request& r) {

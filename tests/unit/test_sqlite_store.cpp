@@ -1019,8 +1019,11 @@ TEST_CASE("sqlite_store records sessions and bounds their rows", "[sqlite]") {
       s.messages_out = i * 100;
       CHECK(store.record_session(std::move(s)));
     }
+    // All five written and the two oldest trimmed away.
     raw_db db(dir / "db");
-    REQUIRE(run_until(io, [&] { return db.number("SELECT count(*) FROM sessions") == 3; }));
+    const std::string connections =
+        "SELECT group_concat(connection) FROM (SELECT connection FROM sessions ORDER BY id)";
+    REQUIRE(run_until(io, [&] { return db.value(connections) == "3,4,5"; }));
   }
   raw_db db(dir / "db");
   const auto rows = db.rows(
@@ -1209,7 +1212,8 @@ TEST_CASE("sqlite_store throughput", "[.benchmark]") {
     while (appended < count) {
       while (appended < count) {
         const std::string topic = "topic." + std::to_string(appended % 100);
-        const auto r = store.append(topic, [&](std::uint64_t) { return switchboard::make_frame(frame_kind::text, payload); });
+        const auto r =
+            store.append(topic, [&](std::uint64_t) { return switchboard::make_frame(frame_kind::text, payload); });
         if (!r) break;
         ++appended;
       }
