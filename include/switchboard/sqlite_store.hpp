@@ -109,8 +109,8 @@ enum class registration {
   conflict,   ///< the user exists with other keys; nothing changed
 };
 
-/// One connection's life, for `record_session`. Strings longer than
-/// `options::max_session_field_bytes` are cut.
+/// One connection's life, for `record_session`. `remote` and `user_agent` longer than
+/// `options::max_session_field_bytes` are cut, `user` longer than `max_user_bytes` too.
 struct session_record {
   std::uint64_t connection = 0;
   std::string user;  ///< empty for an anonymous connection
@@ -141,7 +141,8 @@ struct sqlite_store_impl;
 /// `io_context` (the hub's), or while it does not run, except `writable`, `last_error`
 /// and `committed_through`, which are safe from any thread. Handlers run on that
 /// `io_context`, never inside the call that started them, and never after the store is
-/// destroyed.
+/// destroyed. Like an Asio I/O object, the store keeps the `io_context`'s `run()` from
+/// returning while it owes a handler or a commit report.
 ///
 /// Read-your-writes: a read sees every append whose seq was handed out before it was
 /// asked, committed or not (the not yet committed tail is kept in memory until its
@@ -260,13 +261,15 @@ class sqlite_store {
   /// The hub's call when `topic` loses its last exact subscriber.
   void release(std::string_view topic);
 
-  /// Stores a direct message for `user`, who is offline. The handler gets nothing once it
-  /// is committed, `too_large` when the user already has `max_directs_per_user` (or the
-  /// store `max_directs`), `overloaded`, `bad_request` or `internal`.
+  /// Stores a direct message for `user`, who is offline. The handler (which may be empty)
+  /// gets no error once the message is committed; `too_large` when the user already has
+  /// `max_directs_per_user` (or the store `max_directs`), `overloaded`, `bad_request`
+  /// (user id empty or over `max_user_bytes`, empty frame) or `internal`.
   void store_direct(std::string_view user, const shared_frame& frame, done_handler handler);
 
-  /// Takes every stored direct message of `user`, oldest first: they are deleted in the
-  /// same transaction that reads them, so each is handed out once.
+  /// Takes the stored direct messages of `user` (at most `max_directs_per_user`), oldest
+  /// first: they are deleted in the transaction that reads them, so each is handed out
+  /// once. A crash after that commit and before the handler delivers them loses them.
   void take_directs(std::string_view user, directs_handler handler);
 
   /// Registers `user` with its public keys, unless it exists.
