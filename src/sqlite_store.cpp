@@ -222,6 +222,11 @@ sqlite::connection open_writer_connection(const sqlite_store::options& opts) {
 // kinds keep theirs behind `details`.
 enum class op_kind : std::uint8_t { append, forget_topic, store_direct, take_directs, register_user, session };
 
+// Ops a caller waits for: buffered mode commits as soon as one is queued.
+bool awaited(op_kind kind) {
+  return kind == op_kind::store_direct || kind == op_kind::take_directs || kind == op_kind::register_user;
+}
+
 struct op_details {
   sqlite_store::done_handler done;
   sqlite_store::directs_handler directs;
@@ -493,7 +498,7 @@ struct sqlite_store_impl {
   std::condition_variable queue_ready;
   std::deque<write_op> queue;
   std::size_t queued_appends = 0;  // appends in `queue`
-  std::size_t queued_urgent = 0;   // ops someone waits for (not appends, not sessions)
+  std::size_t queued_urgent = 0;   // `awaited` ops in `queue`
   steady::time_point oldest_queued{};
   bool writer_waiting = false;
   bool stopping = false;
@@ -518,7 +523,7 @@ struct sqlite_store_impl {
   /// against `max_read_bytes_in_flight`.
   template <class F>
   void post_read_answer(F&& f, std::size_t held) {
-    post([this, f = std::forward<F>(f), held]() mutable {
+    post_handler([this, f = std::forward<F>(f), held]() mutable {
       --reads_in_flight;
       if (held > 0) {
         {
@@ -527,7 +532,6 @@ struct sqlite_store_impl {
         }
         read_ready.notify_one();
       }
-      end_work();
       f();
     });
   }
@@ -728,8 +732,7 @@ sqlite_store_impl::~sqlite_store_impl() {
 
 void sqlite_store_impl::push(write_op op) {
   const bool appending = op.kind == op_kind::append;
-  const bool urgent = op.kind == op_kind::store_direct || op.kind == op_kind::take_directs ||
-                      op.kind == op_kind::register_user;
+  const bool urgent = awaited(op.kind);
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(queue_mutex);
@@ -1009,8 +1012,7 @@ bool store_writer::wait_for_work(std::vector<write_op>& batch) {
     } else {
       ++others;
       if (op.frame) other_bytes += stored_size(op.frame);
-      if (op.kind == op_kind::store_direct || op.kind == op_kind::take_directs || op.kind == op_kind::register_user)
-        --s_.queued_urgent;
+      if (awaited(op.kind)) --s_.queued_urgent;
     }
     batch.push_back(std::move(op));
     s_.queue.pop_front();
