@@ -564,7 +564,8 @@ struct sqlite_store_impl {
   void lru_link(topic_entry& t);
   void lru_unlink(topic_entry& t);
   void settle(const commit_report& report);
-  bool accept_read(std::string_view topic, sqlite_store::read_handler& handler);
+  bool begin_read(read_request& r, std::string_view topic, std::size_t limit, std::size_t max_bytes,
+                  sqlite_store::read_handler& handler, const topic_entry*& t);
   void start_read(read_request r);
 
   // --- threads --------------------------------------------------------------------------
@@ -838,8 +839,11 @@ void sqlite_store_impl::settle(const commit_report& report) {
   if (on_commit) on_commit(report);
 }
 
-// Counts a read in, or answers at once why it cannot be served.
-bool sqlite_store_impl::accept_read(std::string_view topic, sqlite_store::read_handler& handler) {
+// Counts a read in and captures what every read takes on the hub's thread: the
+// stream's position and where its unsettled tail starts. False when it was answered
+// at once instead (a bad topic, too many reads).
+bool sqlite_store_impl::begin_read(read_request& r, std::string_view topic, std::size_t limit, std::size_t max_bytes,
+                                   sqlite_store::read_handler& handler, const topic_entry*& t) {
   begin_work();
   read_result refused;
   if (!valid_topic(topic))
@@ -851,6 +855,14 @@ bool sqlite_store_impl::accept_read(std::string_view topic, sqlite_store::read_h
     return false;
   }
   ++reads_in_flight;
+  t = find(topic);
+  r.limit = std::min(limit, opts.max_read_limit);
+  r.max_bytes = std::min(max_bytes, opts.max_read_bytes);
+  r.handler = std::move(handler);
+  r.result.seq = t ? t->seq : 0;
+  r.result.epoch = t ? t->epoch : current_epoch;
+  r.topic_id = t ? t->id : 0;
+  r.tail_first = t && t->pending_head ? t->pending_head->seq : r.result.seq + 1;
   return true;
 }
 
@@ -1677,45 +1689,29 @@ append_result sqlite_store::queue_append(std::string_view topic, const append_sl
 void sqlite_store::read_since(std::string_view topic, std::uint64_t since, const std::optional<std::string>& epoch,
                               std::size_t limit, std::size_t max_bytes, read_handler handler) {
   auto& s = *impl_;
-  if (!s.accept_read(topic, handler)) return;
   detail::read_request r;
+  const detail::topic_entry* t;
+  if (!s.begin_read(r, topic, limit, max_bytes, handler, t)) return;
   r.since = since;
-  r.limit = std::min(limit, s.opts.max_read_limit);
-  r.max_bytes = std::min(max_bytes, s.opts.max_read_bytes);
-  r.handler = std::move(handler);
-  const detail::topic_entry* t = s.find(topic);
-  r.result.seq = t ? t->seq : 0;
-  r.result.epoch = t ? t->epoch : s.current_epoch;
   if (epoch && *epoch != r.result.epoch) {
     r.result.epoch_matches = false;
     s.post_read_answer([h = std::move(r.handler), result = std::move(r.result)]() mutable { h(std::move(result)); }, 0);
     return;
   }
-  r.tail_first = r.result.seq + 1;
-  if (t) {
-    r.topic_id = t->id;
-    if (t->pending_head) r.tail_first = t->pending_head->seq;
-    for (const detail::pending_append* p = t->pending_head; p && r.tail.size() <= r.limit; p = p->next_in_topic)
-      if (p->seq > since) r.tail.push_back({p->seq, p->time_ms, p->frame});
-  }
+  // The oldest limit + 1 unsettled appends after `since`: one more than fits tells `more`.
+  for (const detail::pending_append* p = t ? t->pending_head : nullptr; p && r.tail.size() <= r.limit;
+       p = p->next_in_topic)
+    if (p->seq > since) r.tail.push_back({p->seq, p->time_ms, p->frame});
   s.start_read(std::move(r));
 }
 
 void sqlite_store::latest(std::string_view topic, std::size_t limit, std::size_t max_bytes, read_handler handler) {
   auto& s = *impl_;
-  if (!s.accept_read(topic, handler)) return;
   detail::read_request r;
+  const detail::topic_entry* t;
+  if (!s.begin_read(r, topic, limit, max_bytes, handler, t)) return;
   r.newest = true;
-  r.limit = std::min(limit, s.opts.max_read_limit);
-  r.max_bytes = std::min(max_bytes, s.opts.max_read_bytes);
-  r.handler = std::move(handler);
-  const detail::topic_entry* t = s.find(topic);
-  r.result.seq = t ? t->seq : 0;
-  r.result.epoch = t ? t->epoch : s.current_epoch;
-  r.tail_first = r.result.seq + 1;
   if (t) {
-    r.topic_id = t->id;
-    if (t->pending_head) r.tail_first = t->pending_head->seq;
     // The newest limit + 1 unsettled appends: one more than fits tells `more`.
     std::size_t skip = t->pending_count > r.limit + 1 ? t->pending_count - (r.limit + 1) : 0;
     for (const detail::pending_append* p = t->pending_head; p; p = p->next_in_topic) {

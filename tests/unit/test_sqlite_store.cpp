@@ -245,6 +245,13 @@ std::uint64_t append_until(asio::io_context& io, sqlite_store& store, const std:
   return 0;
 }
 
+// A database at `path` with three committed appends to topic "t"; returns its epoch.
+std::string database_with_three(asio::io_context& io, const fs::path& path) {
+  sqlite_store store(io, options_for(path));
+  REQUIRE(append_committed(io, store, "t", 3));
+  return std::string(store.position("t").epoch);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -654,12 +661,7 @@ TEST_CASE("sqlite_store on a read-only file: appends report internal, reads work
   temp_dir dir;
   asio::io_context io;
   const auto db_path = dir / "db";
-  std::string first_epoch;
-  {
-    sqlite_store store(io, options_for(db_path));
-    REQUIRE(append_committed(io, store, "t", 3));
-    first_epoch = std::string(store.position("t").epoch);
-  }
+  const std::string first_epoch = database_with_three(io, db_path);
   if (!set_read_only(db_path, true)) {
     WARN("cannot make a file read-only here (no chmod/chattr effect); skipped");
     return;
@@ -787,12 +789,7 @@ TEST_CASE("sqlite_store takes a new epoch for a database restored from a backup"
   temp_dir dir;
   asio::io_context io;
   const auto db_path = dir / "db";
-  std::string epoch;
-  {
-    sqlite_store store(io, options_for(db_path));
-    REQUIRE(append_committed(io, store, "t", 3));
-    epoch = std::string(store.position("t").epoch);
-  }
+  const std::string epoch = database_with_three(io, db_path);
   fs::copy_file(db_path, dir / "closed-backup");
   {
     sqlite_store store(io, options_for(db_path));
