@@ -508,6 +508,27 @@ struct sqlite_store_impl {
   std::atomic<std::size_t> other_bytes{0};
 
   void push(write_op op);
+  /// Queues an op other than an append, counted against the queue's bounds.
+  void push_other(write_op op) {
+    other_ops.fetch_add(1, std::memory_order_relaxed);
+    if (op.frame) other_bytes.fetch_add(stored_size(op.frame), std::memory_order_relaxed);
+    push(std::move(op));
+  }
+  /// An op of a rarer kind: its text (the user), the time, and room for its details.
+  static write_op detailed_op(op_kind kind, std::string_view user) {
+    write_op op;
+    op.kind = kind;
+    op.text.assign(user.data(), user.size());
+    op.time_ms = now_ms();
+    op.details = std::make_unique<op_details>();
+    return op;
+  }
+  /// Why a write for `user` of `bytes` cannot be queued now; empty when it can.
+  std::error_code refuse_user_write(std::string_view user, std::size_t bytes) const {
+    if (user.empty() || user.size() > opts.max_user_bytes) return code(error::bad_request);
+    if (queue_full(bytes)) return code(error::overloaded);
+    return {};
+  }
 
   // --- the reader's queue (read_mutex) ------------------------------------------------
   std::mutex read_mutex;
@@ -800,8 +821,7 @@ bool sqlite_store_impl::forget(topic_entry& t) {
     op.kind = op_kind::forget_topic;
     op.topic_id = t.id;
     op.generation = generation;
-    other_ops.fetch_add(1, std::memory_order_relaxed);
-    push(std::move(op));
+    push_other(std::move(op));
   }
   if (!t.retained) lru_unlink(t);
   index.erase(index.find(std::string_view(t.name)));
@@ -1749,74 +1769,47 @@ void sqlite_store::release(std::string_view topic) {
 void sqlite_store::store_direct(std::string_view user, const shared_frame& frame, done_handler handler) {
   auto& s = *impl_;
   if (handler) s.begin_work();
-  std::error_code refused;
   const std::size_t size = frame ? detail::stored_size(frame) : 0;
-  if (user.empty() || user.size() > s.opts.max_user_bytes || !frame)
+  std::error_code refused = s.refuse_user_write(user, size);
+  if (!frame)
     refused = detail::code(error::bad_request);
   else if (size > s.opts.max_frame_bytes)
     refused = detail::code(error::too_large);
-  else if (s.queue_full(size))
-    refused = detail::code(error::overloaded);
   if (refused) {
     if (handler) s.post_handler([h = std::move(handler), refused] { h(refused); });
     return;
   }
-  detail::write_op op;
-  op.kind = detail::op_kind::store_direct;
-  op.text.assign(user.data(), user.size());
-  op.time_ms = detail::now_ms();
+  auto op = detail::sqlite_store_impl::detailed_op(detail::op_kind::store_direct, user);
   op.frame = frame;
-  op.details = std::make_unique<detail::op_details>();
   op.details->done = std::move(handler);
-  s.other_ops.fetch_add(1, std::memory_order_relaxed);
-  s.other_bytes.fetch_add(size, std::memory_order_relaxed);
-  s.push(std::move(op));
+  s.push_other(std::move(op));
 }
 
 void sqlite_store::take_directs(std::string_view user, directs_handler handler) {
   auto& s = *impl_;
   s.begin_work();
-  std::error_code refused;
-  if (user.empty() || user.size() > s.opts.max_user_bytes)
-    refused = detail::code(error::bad_request);
-  else if (s.queue_full(0))
-    refused = detail::code(error::overloaded);
-  if (refused) {
+  if (const auto refused = s.refuse_user_write(user, 0)) {
     s.post_handler([h = std::move(handler), refused] { h(refused, {}); });
     return;
   }
-  detail::write_op op;
-  op.kind = detail::op_kind::take_directs;
-  op.text.assign(user.data(), user.size());
-  op.details = std::make_unique<detail::op_details>();
+  auto op = detail::sqlite_store_impl::detailed_op(detail::op_kind::take_directs, user);
   op.details->directs = std::move(handler);
-  s.other_ops.fetch_add(1, std::memory_order_relaxed);
-  s.push(std::move(op));
+  s.push_other(std::move(op));
 }
 
 void sqlite_store::register_user(std::string_view user, const public_key& ed25519, const public_key& x25519,
                                  register_handler handler) {
   auto& s = *impl_;
   s.begin_work();
-  std::error_code refused;
-  if (user.empty() || user.size() > s.opts.max_user_bytes)
-    refused = detail::code(error::bad_request);
-  else if (s.queue_full(0))
-    refused = detail::code(error::overloaded);
-  if (refused) {
+  if (const auto refused = s.refuse_user_write(user, 0)) {
     s.post_handler([h = std::move(handler), refused] { h(refused, registration::conflict); });
     return;
   }
-  detail::write_op op;
-  op.kind = detail::op_kind::register_user;
-  op.text.assign(user.data(), user.size());
-  op.time_ms = detail::now_ms();
-  op.details = std::make_unique<detail::op_details>();
+  auto op = detail::sqlite_store_impl::detailed_op(detail::op_kind::register_user, user);
   op.details->ed25519 = ed25519;
   op.details->x25519 = x25519;
   op.details->registered = std::move(handler);
-  s.other_ops.fetch_add(1, std::memory_order_relaxed);
-  s.push(std::move(op));
+  s.push_other(std::move(op));
 }
 
 void sqlite_store::find_user(std::string_view user, find_user_handler handler) {
@@ -1844,12 +1837,9 @@ bool sqlite_store::record_session(session_record session) {
   if (session.user.size() > s.opts.max_user_bytes) session.user.resize(s.opts.max_user_bytes);
   if (session.remote.size() > cap) session.remote.resize(cap);
   if (session.user_agent.size() > cap) session.user_agent.resize(cap);
-  detail::write_op op;
-  op.kind = detail::op_kind::session;
-  op.details = std::make_unique<detail::op_details>();
+  auto op = detail::sqlite_store_impl::detailed_op(detail::op_kind::session, {});
   op.details->session = std::move(session);
-  s.other_ops.fetch_add(1, std::memory_order_relaxed);
-  s.push(std::move(op));
+  s.push_other(std::move(op));
   return true;
 }
 
