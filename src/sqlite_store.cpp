@@ -261,7 +261,6 @@ struct pending_append {
   std::uint64_t seq = 0;
   std::int64_t time_ms = 0;
   shared_frame frame;
-  pending_append* next_in_topic = nullptr;
 };
 
 // One topic in the hub-side index.
@@ -272,13 +271,33 @@ struct topic_entry {
   std::uint64_t seq = 0;  // the last seq handed out
   std::uint64_t generation = 0;
   std::int64_t last_time_ms = 0;  // published_at never goes back within a topic (age retention relies on it)
-  pending_append* pending_head = nullptr;
-  pending_append* pending_tail = nullptr;
-  std::size_t pending_count = 0;
+  // Its unsettled appends, oldest first, after `settled` entries that have left: they
+  // hold the seqs seq - pending_count() + 1 to seq, so a read finds any of them at once.
+  std::vector<const pending_append*> unsettled;
+  std::size_t settled = 0;
   topic_entry* lru_prev = nullptr;  // topics that may be forgotten, least recently appended first
   topic_entry* lru_next = nullptr;
   bool retained = false;
   bool announced = false;  // the writer knows its name and generation (it came from the database, or an op told it)
+
+  std::size_t pending_count() const noexcept { return unsettled.size() - settled; }
+  /// The oldest seq not settled yet (seq + 1 when none).
+  std::uint64_t first_unsettled() const noexcept { return seq - pending_count() + 1; }
+  /// The unsettled append of `seq`, which must be in first_unsettled() .. seq.
+  const pending_append& unsettled_at(std::uint64_t s) const noexcept {
+    return *unsettled[settled + static_cast<std::size_t>(s - first_unsettled())];
+  }
+  /// The oldest unsettled append has its report.
+  void settle_oldest() {
+    if (++settled == unsettled.size()) {
+      unsettled.clear();
+      settled = 0;
+      if (unsettled.capacity() > 1024) unsettled.shrink_to_fit();  // a burst's array goes with it
+    } else if (settled > unsettled.size() / 2) {
+      unsettled.erase(unsettled.begin(), unsettled.begin() + static_cast<std::ptrdiff_t>(settled));
+      settled = 0;
+    }
+  }
 };
 
 // A read, with what the hub's thread captured when it was asked.
@@ -806,7 +825,7 @@ void sqlite_store_impl::lru_unlink(topic_entry& t) {
 topic_entry* sqlite_store_impl::forgettable() const {
   int looked = 0;
   for (topic_entry* t = lru_head; t && looked < 64; t = t->lru_next, ++looked)
-    if (t->pending_count == 0) return t;
+    if (t->pending_count() == 0) return t;
   return nullptr;
 }
 
@@ -849,9 +868,7 @@ void sqlite_store_impl::settle(const commit_report& report) {
     ++settled;
     pending_append& p = pending.front();
     topic_entry& t = *p.topic;
-    t.pending_head = p.next_in_topic;
-    if (!t.pending_head) t.pending_tail = nullptr;
-    --t.pending_count;
+    t.settle_oldest();
     pending_bytes -= stored_size(p.frame);
     pending.pop_front();
   }
@@ -882,7 +899,7 @@ bool sqlite_store_impl::begin_read(read_request& r, std::string_view topic, std:
   r.result.seq = t ? t->seq : 0;
   r.result.epoch = t ? t->epoch : current_epoch;
   r.topic_id = t ? t->id : 0;
-  r.tail_first = t && t->pending_head ? t->pending_head->seq : r.result.seq + 1;
+  r.tail_first = t ? t->first_unsettled() : 1;
   return true;
 }
 
@@ -1677,12 +1694,7 @@ append_result sqlite_store::queue_append(std::string_view topic, const append_sl
   p.seq = slot.seq;
   p.time_ms = t->last_time_ms;
   p.frame = frame;
-  if (t->pending_tail)
-    t->pending_tail->next_in_topic = &p;
-  else
-    t->pending_head = &p;
-  t->pending_tail = &p;
-  ++t->pending_count;
+  t->unsettled.push_back(&p);
   s.pending_bytes += size;
   s.begin_work();
 
@@ -1719,9 +1731,14 @@ void sqlite_store::read_since(std::string_view topic, std::uint64_t since, const
     return;
   }
   // The oldest limit + 1 unsettled appends after `since`: one more than fits tells `more`.
-  for (const detail::pending_append* p = t ? t->pending_head : nullptr; p && r.tail.size() <= r.limit;
-       p = p->next_in_topic)
-    if (p->seq > since) r.tail.push_back({p->seq, p->time_ms, p->frame});
+  if (t && since < t->seq) {
+    const std::uint64_t first = std::max(since + 1, r.tail_first);
+    const std::uint64_t last = std::min<std::uint64_t>(t->seq, first + r.limit);
+    for (std::uint64_t seq = first; seq <= last; ++seq) {
+      const auto& p = t->unsettled_at(seq);
+      r.tail.push_back({p.seq, p.time_ms, p.frame});
+    }
+  }
   s.start_read(std::move(r));
 }
 
@@ -1731,15 +1748,12 @@ void sqlite_store::latest(std::string_view topic, std::size_t limit, std::size_t
   const detail::topic_entry* t;
   if (!s.begin_read(r, topic, limit, max_bytes, handler, t)) return;
   r.newest = true;
-  if (t) {
+  if (t && t->pending_count() > 0) {
     // The newest limit + 1 unsettled appends: one more than fits tells `more`.
-    std::size_t skip = t->pending_count > r.limit + 1 ? t->pending_count - (r.limit + 1) : 0;
-    for (const detail::pending_append* p = t->pending_head; p; p = p->next_in_topic) {
-      if (skip > 0) {
-        --skip;
-        continue;
-      }
-      r.tail.push_back({p->seq, p->time_ms, p->frame});
+    const std::uint64_t first = t->seq - std::min<std::uint64_t>(t->pending_count(), r.limit + 1) + 1;
+    for (std::uint64_t seq = first; seq <= t->seq; ++seq) {
+      const auto& p = t->unsettled_at(seq);
+      r.tail.push_back({p.seq, p.time_ms, p.frame});
     }
   }
   s.start_read(std::move(r));
@@ -1763,7 +1777,7 @@ void sqlite_store::release(std::string_view topic) {
   t->retained = false;
   s.lru_link(*t);
   // Never published: nothing of it is anywhere but here.
-  if (t->seq == 0 && t->pending_count == 0) s.forget(*t);
+  if (t->seq == 0 && t->pending_count() == 0) s.forget(*t);
 }
 
 void sqlite_store::store_direct(std::string_view user, const shared_frame& frame, done_handler handler) {

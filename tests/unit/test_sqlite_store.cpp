@@ -355,6 +355,15 @@ TEST_CASE("sqlite_store reads see appends before they are committed", "[sqlite]"
   r = latest(io, store, "t", 10);
   CHECK(seqs(r) == range(1, 5));
   CHECK(!r.more);
+  // Starting inside the part still in memory.
+  CHECK(seqs(read_since(io, store, "t", 3)) == range(4, 5));
+  r = read_since(io, store, "t", 4);
+  CHECK(seqs(r) == range(5, 5));
+  CHECK(r.complete);
+  r = read_since(io, store, "t", 3, std::nullopt, 1);
+  CHECK(seqs(r) == range(4, 4));
+  CHECK(r.more);
+  CHECK(seqs(latest(io, store, "t", 1)) == range(5, 5));
 }
 
 TEST_CASE("sqlite_store reads stay exact while commits race them", "[sqlite]") {
