@@ -6,6 +6,9 @@
 #   OpenSSL::SSL          TLS for the WebSocket transport
 #   switchboard_sodium    libsodium, from whichever of vcpkg, Conan, pkg-config or a
 #                         plain header and library search found it
+#   switchboard_sqlite3   SQLite 3, optional: for switchboard::sqlite only. When it is
+#                         not found, SWITCHBOARD_SQLITE3_FOUND is FALSE and nothing is
+#                         listed as missing
 #
 # Threads::Threads must exist before this file is included (find_package(Threads)
 # at the top level, find_dependency(Threads) in switchboardConfig.cmake).
@@ -144,4 +147,31 @@ if(NOT TARGET switchboard_sodium)
   endif()
   unset(_switchboard_sodium_link)
   unset(_switchboard_sodium_include)
+endif()
+
+# --- SQLite 3 (optional) ----------------------------------------------------------
+# The storage component switchboard::sqlite. CMake's FindSQLite3 (SQLite::SQLite3) finds
+# Debian's libsqlite3-dev and Conan's package; vcpkg's port ships
+# unofficial::sqlite3::sqlite3. Whichever is found is linked through switchboard_sqlite3.
+if(NOT TARGET switchboard_sqlite3)
+  if(NOT TARGET unofficial::sqlite3::sqlite3 AND NOT TARGET SQLite::SQLite3)
+    find_package(unofficial-sqlite3 CONFIG QUIET)
+  endif()
+  if(NOT TARGET unofficial::sqlite3::sqlite3 AND NOT TARGET SQLite::SQLite3)
+    find_package(SQLite3 QUIET)
+  endif()
+  if(TARGET unofficial::sqlite3::sqlite3)
+    add_library(switchboard_sqlite3 INTERFACE IMPORTED)
+    set_target_properties(switchboard_sqlite3 PROPERTIES
+      INTERFACE_LINK_LIBRARIES unofficial::sqlite3::sqlite3)
+  elseif(TARGET SQLite::SQLite3)
+    add_library(switchboard_sqlite3 INTERFACE IMPORTED)
+    set_target_properties(switchboard_sqlite3 PROPERTIES
+      INTERFACE_LINK_LIBRARIES SQLite::SQLite3)
+  endif()
+endif()
+if(TARGET switchboard_sqlite3)
+  set(SWITCHBOARD_SQLITE3_FOUND TRUE)
+else()
+  set(SWITCHBOARD_SQLITE3_FOUND FALSE)
 endif()

@@ -15,3 +15,16 @@ endif()
 
 enable_testing()
 add_test(NAME consumer COMMAND consumer)
+
+# SWITCHBOARD_EXPECT_SQLITE: SQLite is there, so switchboard::sqlite must be built.
+if(SWITCHBOARD_EXPECT_SQLITE)
+  if(NOT TARGET switchboard::sqlite)
+    message(FATAL_ERROR "switchboard::sqlite was not built although SQLite is installed")
+  endif()
+  add_executable(consumer_sqlite ${CMAKE_CURRENT_LIST_DIR}/sqlite_main.cpp)
+  target_link_libraries(consumer_sqlite PRIVATE switchboard::sqlite)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(consumer_sqlite PRIVATE -Wall -Wextra -Wpedantic -Werror)
+  endif()
+  add_test(NAME consumer_sqlite COMMAND consumer_sqlite)
+endif()
