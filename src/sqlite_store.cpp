@@ -231,12 +231,12 @@ struct op_details {
   sqlite_store::done_handler done;
   sqlite_store::directs_handler directs;
   sqlite_store::register_handler registered;
-  public_key ed25519{};
-  public_key x25519{};
+  std::array<unsigned char, user_keys::key_bytes> ed25519{};
+  std::array<unsigned char, user_keys::key_bytes> x25519{};
   session_record session;
   // What applying the op found; handed to its handler only once the batch commits.
   std::error_code result;
-  registration outcome = registration::created;
+  user_registration outcome = user_registration::created;
   std::vector<shared_frame> frames;
 };
 
@@ -1405,20 +1405,20 @@ void store_writer::apply_register_user(write_op& op) {
     scoped_reset reset(st_.find_user);
     st_.find_user.bind_text(1, op.text);
     if (st_.find_user.step()) {
-      d.outcome = st_.find_user.column_bytes(0) == ed && st_.find_user.column_bytes(1) == x ? registration::unchanged
-                                                                                             : registration::conflict;
+      d.outcome = st_.find_user.column_bytes(0) == ed && st_.find_user.column_bytes(1) == x ? user_registration::already_registered
+                                                                                             : user_registration::conflict;
       return;
     }
   }
   if (!user_count_) user_count_ = count(st_.count_users);
   if (*user_count_ >= s_.opts.max_users) {
     d.result = code(error::too_large);
-    d.outcome = registration::conflict;
+    d.outcome = user_registration::full;
     return;
   }
   st_.insert_user.bind_text(1, op.text).bind_blob(2, ed).bind_blob(3, x).bind(4, op.time_ms).run();
   ++*user_count_;
-  d.outcome = registration::created;
+  d.outcome = user_registration::created;
 }
 
 void store_writer::apply_session(write_op& op) {
@@ -1589,11 +1589,9 @@ void store_reader::find(const std::string& user, sqlite_store::find_user_handler
       const auto ed = find_user_.column_bytes(0);
       const auto x = find_user_.column_bytes(1);
       user_keys k;
-      k.user = user;
       if (ed.size() == k.ed25519.size() && x.size() == k.x25519.size()) {
         std::memcpy(k.ed25519.data(), ed.data(), ed.size());
         std::memcpy(k.x25519.data(), x.data(), x.size());
-        k.registered_at_ms = find_user_.column_int(2);
         keys = std::move(k);
       } else {
         failed = code(error::internal);
@@ -1811,17 +1809,16 @@ void sqlite_store::take_directs(std::string_view user, directs_handler handler) 
   s.push_other(std::move(op));
 }
 
-void sqlite_store::register_user(std::string_view user, const public_key& ed25519, const public_key& x25519,
-                                 register_handler handler) {
+void sqlite_store::register_user(std::string_view user, const user_keys& keys, register_handler handler) {
   auto& s = *impl_;
   s.begin_work();
   if (const auto refused = s.refuse_user_write(user, 0)) {
-    s.post_handler([h = std::move(handler), refused] { h(refused, registration::conflict); });
+    s.post_handler([h = std::move(handler), refused] { h(refused, user_registration::conflict); });
     return;
   }
   auto op = detail::sqlite_store_impl::detailed_op(detail::op_kind::register_user, user);
-  op.details->ed25519 = ed25519;
-  op.details->x25519 = x25519;
+  op.details->ed25519 = keys.ed25519;
+  op.details->x25519 = keys.x25519;
   op.details->registered = std::move(handler);
   s.push_other(std::move(op));
 }

@@ -7,6 +7,7 @@
 #include <switchboard/error.hpp>
 #include <switchboard/frame.hpp>
 #include <switchboard/store.hpp>
+#include <switchboard/user_keys.hpp>
 
 #include <asio/io_context.hpp>
 
@@ -91,22 +92,6 @@ struct commit_report {
   /// (disk full, read-only file, I/O error); their seqs stay assigned and are never
   /// reused, and `last_error()` says why.
   std::error_code error;
-};
-
-/// A user's public keys as registered (see `sqlite_store::register_user`).
-using public_key = std::array<unsigned char, 32>;
-struct user_keys {
-  std::string user;
-  public_key ed25519{};
-  public_key x25519{};
-  std::int64_t registered_at_ms = 0;
-};
-
-/// What `register_user` found.
-enum class registration {
-  created,    ///< a new user with these keys
-  unchanged,  ///< the user exists with exactly these keys
-  conflict,   ///< the user exists with other keys; nothing changed
 };
 
 /// One connection's life, for `record_session`. `remote` and `user_agent` longer than
@@ -215,7 +200,7 @@ class sqlite_store {
   using read_handler = std::function<void(read_result)>;
   using done_handler = std::function<void(std::error_code)>;
   using directs_handler = std::function<void(std::error_code, std::vector<shared_frame>)>;
-  using register_handler = std::function<void(std::error_code, registration)>;
+  using register_handler = std::function<void(std::error_code, user_registration)>;
   using find_user_handler = std::function<void(std::error_code, std::optional<user_keys>)>;
 
   /// Opens (or creates) the database, upgrades its schema, decides the epoch, loads the
@@ -272,9 +257,10 @@ class sqlite_store {
   /// once. A crash after that commit and before the handler delivers them loses them.
   void take_directs(std::string_view user, directs_handler handler);
 
-  /// Registers `user` with its public keys, unless it exists.
-  void register_user(std::string_view user, const public_key& ed25519, const public_key& x25519,
-                     register_handler handler);
+  /// Registers `user` with its public keys, unless it exists: `created`,
+  /// `already_registered` (the same keys) or `conflict` (other keys, which stay); with
+  /// `max_users` registered, `full` and the error `too_large`.
+  void register_user(std::string_view user, const user_keys& keys, register_handler handler);
 
   /// The user's keys, or nullopt when unknown. Sees every registration whose handler ran.
   void find_user(std::string_view user, find_user_handler handler);
