@@ -5,6 +5,9 @@
 #include <switchboard/http_api.hpp>
 #include <switchboard/jwt_auth.hpp>
 #include <switchboard/rules_auth.hpp>
+#ifdef SWITCHBOARD_EXAMPLE_WITH_SQLITE
+#include <switchboard/sqlite_store.hpp>
+#endif
 #include <switchboard/switchboard.hpp>
 #include <switchboard/websocket_server.hpp>
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
@@ -38,8 +41,13 @@ const char* const usage = R"(usage: pubsub_server [options]
   --send-queue-bytes N         slow consumer limit (default 8388608)
   --ping-interval-ms N         heartbeat interval (default 30000)
   --ping-timeout-ms N          heartbeat timeout (default 10000)
-  --history N                  messages kept per topic (default 100)
-  --store-max-bytes N          bytes of history kept in all (default 67108864)
+  --store NAME                 memory (default) or sqlite: where history, seqs and directs
+                               kept for offline users live
+  --db PATH                    the SQLite database file (with --store sqlite; created if missing)
+  --durability MODE            acknowledged (default: a publish is acked once committed) or
+                               buffered (acked at once; a crash may lose the last 20 ms)
+  --history N                  messages kept per topic, in either store (default 100)
+  --store-max-bytes N          bytes of history kept in all, memory store (default 67108864)
   --max-history-reply-bytes N  largest history result (default 1048576)
   --max-connections N          open WebSocket connections (default 100000)
   --max-patterns-per-connection N   wildcard patterns (default 100)
@@ -108,13 +116,96 @@ class server_auth {
 };
 
 // --rules, when given, restrict whichever of the two authenticates.
-using server_hub = switchboard::basic_hub<switchboard::policies<switchboard::rules_auth<server_auth>>>;
+using server_policy = switchboard::rules_auth<server_auth>;
+using memory_hub = switchboard::basic_hub<switchboard::policies<server_policy>>;
+#ifdef SWITCHBOARD_EXAMPLE_WITH_SQLITE
+using sqlite_hub = switchboard::basic_hub<switchboard::policies<server_policy, switchboard::sqlite_store>>;
+#endif
+
+// What the command line decided, beyond the hub's config.
+struct server_setup {
+  switchboard::websocket_options options;
+  std::string transport = "native";
+  switchboard::http_api_options api;
+  std::optional<switchboard::jwt_key> login_key;  // the key that signs login tokens
+  std::optional<std::uint32_t> login_token_ttl_s;
+  switchboard::jwt_verify_options jwt_options;
+};
 
 const char* const demo_auth_warning = R"(pubsub_server: WARNING: INSECURE DEMO AUTH. No JWT key was given (--jwt-hs256-secret or
 pubsub_server: WARNING: --jwt-ed25519-public-key), so the handshake token is taken as the
 pubsub_server: WARNING: user id: anyone can connect as anyone and read their direct messages.
 pubsub_server: WARNING: Never expose this server beyond a development machine.
 )";
+
+// Serves `hub` on the transports the command line asked for until SIGINT or SIGTERM.
+template <class Hub>
+int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
+  // Either transport behind the same three calls: start, port, shutdown.
+  std::unique_ptr<switchboard::websocket_server> native;
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+  std::unique_ptr<switchboard::websocketpp_server> adapter;
+#endif
+  std::uint16_t port = 0;
+  try {
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+    if (setup.transport == "websocketpp") {
+      adapter = std::make_unique<switchboard::websocketpp_server>(hub, setup.options);
+      switchboard::add_http_api(hub, *adapter, std::move(setup.api));
+      adapter->start();
+      port = adapter->port();
+    }
+#endif
+    if (setup.transport == "native") {
+      native = std::make_unique<switchboard::websocket_server>(hub, setup.options);
+      switchboard::add_http_api(hub, *native, std::move(setup.api));
+      native->start();
+      port = native->port();
+    }
+  } catch (const std::exception& ex) {
+    std::cerr << "pubsub_server: " << ex.what() << "\n";
+    return 1;
+  }
+
+  // Challenge-response login issues tokens this server accepts, so it needs the key
+  // that signs them; the tokens carry the issuer and audience the verifier requires.
+  if constexpr (!switchboard::store_keeps_user_keys<typename Hub::store_type>::value) {
+    if (setup.login_key)
+      std::cerr << "pubsub_server: login: off (challenge-response login keeps users' keys in the memory store; "
+                   "this store does not keep them yet)\n";
+  } else if (setup.login_key) {
+    switchboard::challenge_login_options login_options;
+    if (setup.login_token_ttl_s) login_options.token_ttl = std::chrono::seconds(*setup.login_token_ttl_s);
+    login_options.issuer = setup.jwt_options.issuer;
+    login_options.audience = setup.jwt_options.audience;
+    const switchboard::challenge_login login{hub, *setup.login_key, login_options};
+    if (native) login.add_routes(*native);
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+    if (adapter) login.add_routes(*adapter);
+#endif
+    std::cerr << "pubsub_server: login: Ed25519 challenge-response on POST /auth/register, /auth/challenge, "
+                 "/auth/verify and GET /auth/keys/{user}; tokens last "
+              << login_options.token_ttl.count() << " s\n";
+  } else {
+    std::cerr << "pubsub_server: login: off (/auth/* needs a key that signs: --jwt-hs256-secret or "
+                 "--jwt-ed25519-secret-key)\n";
+  }
+
+  // SIGINT/SIGTERM: close every client with 1001, then run() returns when they are gone.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const std::error_code& ec, int) {
+    if (ec) return;
+    if (native) native->shutdown();
+#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
+    if (adapter) adapter->shutdown();
+#endif
+  });
+
+  const char* scheme = setup.options.tls.enabled() ? "wss" : "ws";
+  std::cout << "switchboard listening on " << scheme << "://" << setup.options.bind << ":" << port << setup.options.path << std::endl;
+  io.run();
+  return 0;
+}
 
 }  // namespace
 
@@ -128,6 +219,10 @@ int main(int argc, char** argv) {
   switchboard::jwt_verify_options jwt_options;
   switchboard::http_api_options api;
   std::optional<std::string> rules_file;
+  std::string store = "memory";
+  std::string db_path;
+  std::optional<std::string> durability_name;
+  server_setup setup;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -185,9 +280,22 @@ int main(int argc, char** argv) {
     }
     else if (arg == "--auth-timeout-ms") cfg.auth_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--rules") rules_file = std::string(value);
+    else if (arg == "--store") store = std::string(value);
+    else if (arg == "--db") db_path = std::string(value);
+    else if (arg == "--durability") durability_name = std::string(value);
     else fail("unknown option " + std::string(arg));
   }
   if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");
+  if (store != "memory" && store != "sqlite") fail("--store is memory or sqlite");
+  if (store == "sqlite" && db_path.empty()) fail("--store sqlite needs --db PATH");
+  if (store != "sqlite" && (!db_path.empty() || durability_name)) fail("--db and --durability go with --store sqlite");
+  if (durability_name && *durability_name != "acknowledged" && *durability_name != "buffered")
+    fail("--durability is acknowledged or buffered");
+#ifdef SWITCHBOARD_EXAMPLE_WITH_SQLITE
+  const switchboard::durability durability = durability_name && *durability_name == "buffered"
+                                                 ? switchboard::durability::buffered
+                                                 : switchboard::durability::acknowledged;
+#endif
   if (options.tls.certificate_chain_file.empty() != options.tls.private_key_file.empty())
     fail("--tls-cert and --tls-key go together");
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
@@ -247,65 +355,33 @@ int main(int argc, char** argv) {
 
   // The host owns the event loop; the hub and the server only schedule work on it.
   asio::io_context io;
-  server_hub hub{io, cfg, switchboard::rules_auth<server_auth>(std::move(auth), std::move(rules))};
-  // Either transport behind the same three calls: start, port, shutdown.
-  std::unique_ptr<switchboard::websocket_server> native;
-#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
-  std::unique_ptr<switchboard::websocketpp_server> adapter;
-#endif
-  std::uint16_t port = 0;
+  server_policy policy(std::move(auth), std::move(rules));
+  setup.options = options;
+  setup.transport = transport;
+  setup.api = std::move(api);
+  setup.login_key = login_key;
+  setup.login_token_ttl_s = login_token_ttl_s;
+  setup.jwt_options = jwt_options;
+  if (store == "memory") {
+    memory_hub hub{io, cfg, std::move(policy)};
+    return serve(io, hub, setup);
+  }
+#ifdef SWITCHBOARD_EXAMPLE_WITH_SQLITE
+  switchboard::sqlite_store::options db;
+  db.path = db_path;
+  db.mode = durability;
+  db.history_size = cfg.history_size;
+  std::optional<sqlite_hub> hub;
   try {
-#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
-    if (transport == "websocketpp") {
-      adapter = std::make_unique<switchboard::websocketpp_server>(hub, options);
-      switchboard::add_http_api(hub, *adapter, std::move(api));
-      adapter->start();
-      port = adapter->port();
-    }
-#endif
-    if (transport == "native") {
-      native = std::make_unique<switchboard::websocket_server>(hub, options);
-      switchboard::add_http_api(hub, *native, std::move(api));
-      native->start();
-      port = native->port();
-    }
+    hub.emplace(io, cfg, std::move(policy), switchboard::sqlite_store(io, db));
   } catch (const std::exception& ex) {
     std::cerr << "pubsub_server: " << ex.what() << "\n";
     return 1;
   }
-
-  // Challenge-response login issues tokens this server accepts, so it needs the key
-  // that signs them; the tokens carry the issuer and audience the verifier requires.
-  if (login_key) {
-    switchboard::challenge_login_options login_options;
-    if (login_token_ttl_s) login_options.token_ttl = std::chrono::seconds(*login_token_ttl_s);
-    login_options.issuer = jwt_options.issuer;
-    login_options.audience = jwt_options.audience;
-    const switchboard::challenge_login login{hub, *login_key, login_options};
-    if (native) login.add_routes(*native);
-#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
-    if (adapter) login.add_routes(*adapter);
+  std::cerr << "pubsub_server: store: SQLite " << db_path << " ("
+            << (durability == switchboard::durability::acknowledged ? "acknowledged" : "buffered") << ")\n";
+  return serve(io, *hub, setup);
+#else
+  fail("--store sqlite needs a build with SQLite (libsqlite3-dev)");
 #endif
-    std::cerr << "pubsub_server: login: Ed25519 challenge-response on POST /auth/register, /auth/challenge, "
-                 "/auth/verify and GET /auth/keys/{user}; tokens last "
-              << login_options.token_ttl.count() << " s\n";
-  } else {
-    std::cerr << "pubsub_server: login: off (/auth/* needs a key that signs: --jwt-hs256-secret or "
-                 "--jwt-ed25519-secret-key)\n";
-  }
-
-  // SIGINT/SIGTERM: close every client with 1001, then run() returns when they are gone.
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const std::error_code& ec, int) {
-    if (ec) return;
-    if (native) native->shutdown();
-#ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
-    if (adapter) adapter->shutdown();
-#endif
-  });
-
-  const char* scheme = options.tls.enabled() ? "wss" : "ws";
-  std::cout << "switchboard listening on " << scheme << "://" << options.bind << ":" << port << options.path << std::endl;
-  io.run();
-  return 0;
 }

@@ -59,6 +59,14 @@ inline const std::error_category& error_category() noexcept {
 
 inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
 
+/// The protocol code for `ec`: itself when it is one of switchboard's, `internal` otherwise.
+inline error protocol_error_of(std::error_code ec) noexcept {
+  if (ec.category() == error_category() && ec.value() >= static_cast<int>(error::bad_json) &&
+      ec.value() <= static_cast<int>(error::internal))
+    return static_cast<error>(ec.value());
+  return error::internal;
+}
+
 /// WebSocket close codes the server uses (RFC 6455 section 7.4).
 namespace close_code {
 constexpr std::uint16_t normal = 1000;

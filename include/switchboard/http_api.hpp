@@ -18,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace switchboard {
@@ -42,6 +44,13 @@ inline std::optional<http_response> http_api_body(std::string_view body, parsed_
   return std::nullopt;
 }
 
+// `401` for a request without a valid key.
+inline http_response api_key_refusal() {
+  http_response r = http_error(401, "unauthorized", "a valid API key is required (Authorization: Bearer)");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
 // `403` when `who` may not do `what` on `target` (as over WebSocket: no publishing on
 // the server's own topics); reported to the audit hook.
 template <class Hub>
@@ -56,6 +65,46 @@ std::optional<http_response> http_api_refusal(Hub& hub, const identity& who, act
   return http_error(403, "forbidden", std::string(action_name(what)) + " '" + std::string(target) + "' is not allowed");
 }
 
+// True when `Server` can answer a route later (`add_async_route`).
+template <class Server, class = void>
+struct has_async_routes : std::false_type {};
+template <class Server>
+struct has_async_routes<Server, void_t<decltype(std::declval<Server&>().add_async_route(
+                                    std::string(), std::string(), http_async_handler()))>> : std::true_type {};
+
+// `POST /api/publish`: `answer(response)` is called once, when the publish is stored
+// (at once, unless the store acknowledges after a commit and `wait_for_commit`).
+template <class Hub, class Answer>
+void serve_api_publish(Hub& hub, const http_request& request, const identity& who, bool wait_for_commit,
+                       Answer answer) {
+  parsed_request req;
+  if (auto bad = http_api_body(request.body, req)) return answer(std::move(*bad));
+  if (!req.topic) return answer(http_error(400, "bad_request", "topic is required"));
+  if (classify_topic(*req.topic) != topic_kind::exact)
+    return answer(http_error(400, "bad_request", "topic must be a valid topic without wildcards"));
+  if (auto refusal = http_api_refusal(hub, who, action::publish, *req.topic)) return answer(std::move(*refusal));
+  const publish_result result = hub.publish(*req.topic, req.data);
+  if (result.failure) {
+    const error code = protocol_error_of(result.failure);
+    if (code == error::overloaded)
+      return answer(http_error(503, "overloaded", "the store is behind; publish again later"));
+    if (code == error::too_large) return answer(http_error(413, "too_large", "the message is too large to store"));
+    return answer(http_error(400, "bad_request", result.failure.message()));
+  }
+  std::string body = R"({"seq":)";
+  append_uint(body, result.seq);
+  body += R"(,"recipients":)";
+  append_uint(body, result.recipients);
+  body += '}';
+  if (!wait_for_commit || result.commit_ticket == 0)
+    return answer(http_response{200, "application/json", std::move(body), {}});
+  hub.when_stored(result, [answer = std::move(answer), body = std::move(body)](std::error_code failed) mutable {
+    if (failed)
+      return answer(http_error(500, "internal", "the message was delivered but could not be stored"));
+    answer(http_response{200, "application/json", std::move(body), {}});
+  });
+}
+
 }  // namespace detail
 
 /// Adds to `server` (a `websocket_server` or `websocketpp_server` of `hub`):
@@ -68,7 +117,11 @@ std::optional<http_response> http_api_refusal(Hub& hub, const identity& who, act
 /// subscribers with `from: null`, with the next `seq` of its topic. Refusals: `401`
 /// without a valid key (when keys are configured), `400` with `bad_json` or
 /// `bad_request`, `403` `forbidden`. Bodies are bounded by the server's request limit
-/// (`max_message_bytes`: `413` above it).
+/// (`max_message_bytes`: `413` above it). With a store that acknowledges after a commit
+/// (`sqlite_store`, `acknowledged`), the publish's `200` comes once it is committed (`500`
+/// `internal` if it could not be, though subscribers got it), and a store whose writer is
+/// behind answers `503` `overloaded`; the websocketpp adapter, which has no asynchronous
+/// routes, answers at once.
 ///
 /// `hub` and `server` must outlive the routes (they run on the hub's thread).
 template <class Policies, class Server>
@@ -82,28 +135,25 @@ void add_http_api(basic_hub<Policies>& hub, Server& server, http_api_options opt
       if (keys->empty()) return serve(request, anonymous);
       if (const identity* who = keys->find(request)) return serve(request, *who);
       hub.audit(audit_event{audit_kind::api_key_refused, 0, {}, {}, request.path});
-      http_response r = detail::http_error(401, "unauthorized", "a valid API key is required (Authorization: Bearer)");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return r;
+      return detail::api_key_refusal();
     });
   };
 
-  server.add_route("POST", "/api/publish", guarded([&hub](const http_request& request, const identity& who) {
-    detail::parsed_request req;
-    if (auto bad = detail::http_api_body(request.body, req)) return std::move(*bad);
-    if (!req.topic) return detail::http_error(400, "bad_request", "topic is required");
-    if (classify_topic(*req.topic) != topic_kind::exact)
-      return detail::http_error(400, "bad_request", "topic must be a valid topic without wildcards");
-    if (auto refusal = detail::http_api_refusal(hub, who, action::publish, *req.topic)) return std::move(*refusal);
-    const publish_result result = hub.publish(*req.topic, req.data);
-    if (result.failure) return detail::http_error(400, "bad_request", result.failure.message());
-    std::string body = R"({"seq":)";
-    detail::append_uint(body, result.seq);
-    body += R"(,"recipients":)";
-    detail::append_uint(body, result.recipients);
-    body += '}';
-    return http_response{200, "application/json", std::move(body), {}};
-  }));
+  if constexpr (detail::has_async_routes<Server>::value) {
+    server.add_async_route("POST", "/api/publish", [&hub, keys](const http_request& request, http_reply reply) {
+      if (keys->empty()) return detail::serve_api_publish(hub, request, identity{}, true, std::move(reply));
+      if (const identity* who = keys->find(request))
+        return detail::serve_api_publish(hub, request, *who, true, std::move(reply));
+      hub.audit(audit_event{audit_kind::api_key_refused, 0, {}, {}, request.path});
+      reply(detail::api_key_refusal());
+    });
+  } else {
+    server.add_route("POST", "/api/publish", guarded([&hub](const http_request& request, const identity& who) {
+      http_response answer;
+      detail::serve_api_publish(hub, request, who, false, [&answer](http_response r) { answer = std::move(r); });
+      return answer;
+    }));
+  }
 
   server.add_route("POST", "/api/direct", guarded([&hub](const http_request& request, const identity& who) {
     detail::parsed_request req;

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -89,9 +90,10 @@ class basic_hub final : private hub_endpoint {
   static_assert(is_auth_policy<auth_type>::value,
                 "Auth policy requirements not met: needs authenticate(const handshake_info&) returning auth_result "
                 "and authorize(const identity&, action, std::string_view) returning bool (see auth.hpp)");
-  static_assert(is_store_policy<store_type>::value,
+  static_assert(is_store_policy<store_type>::value || is_async_store_policy<store_type>::value,
                 "Store policy requirements not met: needs position, append, replay, history, store_direct and "
-                "take_directs (see is_store_policy in store.hpp)");
+                "take_directs (see is_store_policy in store.hpp), or the asynchronous ones of "
+                "is_async_store_policy");
   static_assert(std::is_default_constructible<user_data_type>::value,
                 "UserData policy requirements not met: must be default-constructible");
 
@@ -128,6 +130,15 @@ class basic_hub final : private hub_endpoint {
     if (classify_topic(topic) != topic_kind::exact) return {0, 0, make_error_code(error::bad_request)};
     if (!is_json_value(json_data)) return {0, 0, make_error_code(error::bad_request)};
     return core_.publish_json(topic, json_data, nullptr, core_type::no_slot);
+  }
+
+  /// Calls `done(error)` once the publish that returned `published` is stored: at once
+  /// unless the store acknowledges after a commit (`sqlite_store` in `acknowledged`
+  /// mode), then after it, with `internal` when it could not be stored (subscribers got it
+  /// anyway). With a failed publish, at once with its failure.
+  void when_stored(const publish_result& published, std::function<void(std::error_code)> done) {
+    if (published.failure) return done(published.failure);
+    core_.when_committed(published.commit_ticket, std::move(done));
   }
 
   /// Publishes raw bytes on `topic`; subscribers receive the binary envelope.
@@ -425,7 +436,7 @@ class basic_hub final : private hub_endpoint {
     core_.watch_deadline(e);
     if constexpr (detail::has_on_connect<hooks_type>::value) core_.hooks.on_connect(e.id, e.who);
     if (e.who.user) {
-      core_.store.take_directs(*e.who.user, [&](const shared_frame& f) { core_.send(e, f, message_class::direct); });
+      core_.send_kept_directs(e);
       if (core_.registry.connections_of(*e.who.user).size() == 1) core_.announce_presence(*e.who.user, "online");
     }
   }

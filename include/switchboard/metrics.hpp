@@ -147,10 +147,21 @@ inline void append_prometheus_metrics(std::string& out, const hub_stats& s) {
                        "Connections closed at token expiry or at the in-band auth timeout (close 1008).",
                        s.deadline_closes);
 
+  append_single_metric(out, "switchboard_store_refusals_total", "counter",
+                       "Publishes the store refused because its writer was behind or the frame too large.",
+                       s.store_refusals);
+  append_single_metric(out, "switchboard_store_commit_failures_total", "counter",
+                       "Publishes delivered live that the store could not commit (disk full, read-only).",
+                       s.store_commit_failures);
+  append_single_metric(out, "switchboard_store_queue_depth", "gauge",
+                       "Appends handed to the store's writer and not yet committed.", std::uint64_t{s.store_queue_depth});
+
   detail::append_histogram(out, "switchboard_fan_out_duration_seconds",
                            "From a publish's arrival at the hub to its frame queued to every recipient.", s.fan_out);
   detail::append_histogram(out, "switchboard_flush_duration_seconds",
                            "One flush: every pending connection's queue handed to the transport.", s.flush);
+  detail::append_histogram(out, "switchboard_store_commit_duration_seconds",
+                           "From an acknowledged publish's append to its commit by the store.", s.commit);
 }
 
 /// `GET /metrics`: `200` with the exposition of `s`.

@@ -32,6 +32,7 @@ struct outbox_slot {
   bool writing = false;     // a transport write is in flight
   bool closing = false;     // a close was started; nothing more is queued
   bool paused = false;      // reading stopped by backpressure
+  bool held = false;        // waiting for an answer that goes ahead of what is queued (`outbox::hold`)
   std::uint16_t close_after_flush = 0;  // close code for a refused connection
   std::size_t queued_frames = 0;  // pending + in flight
   std::size_t queued_bytes = 0;
@@ -149,6 +150,56 @@ class outbox {
   /// After a connection was removed from the registry.
   void removed() { resume_readers_if_drained(); }
 
+  /// Holds `e`'s writes and stops reading from it until every hold is released: for an
+  /// answer that comes later (from a disk) but must go ahead of everything queued to `e`
+  /// after this call. Returns the hold's ticket for `release`.
+  std::uint64_t hold(entry_type& e) {
+    outbox_slot& c = e.value.out;
+    if (!c.held && !c.paused && transport_ && !c.closing) transport_->pause_reading(e.id);
+    c.held = true;
+    holds_.push_back({++last_hold_, e.id, c.pending.size()});
+    return last_hold_;
+  }
+
+  /// Queues `frames` where hold `ticket` was taken, ahead of what was queued after it,
+  /// and lets `e` be written and read again once it holds nothing else. `e` is null
+  /// when the connection is gone. The frames count against the send queue's limits: past
+  /// them `e` is cut as a slow consumer. Returns false when they were not queued.
+  bool release(std::uint64_t ticket, entry_type* e, const std::vector<shared_frame>& frames) {
+    const auto it = std::find_if(holds_.begin(), holds_.end(), [&](const hold_mark& h) { return h.ticket == ticket; });
+    if (it == holds_.end()) return false;
+    const hold_mark mark = *it;
+    holds_.erase(it);
+    if (!e || e->id != mark.connection) return false;
+    outbox_slot& c = e->value.out;
+    bool still_held = false;
+    for (auto& h : holds_)
+      if (h.connection == mark.connection) {
+        still_held = true;
+        if (h.at >= mark.at) h.at += frames.size();  // taken after this one: behind its frames
+      }
+    c.held = still_held;
+    if (c.closing) return false;
+    std::size_t bytes = 0;
+    for (const auto& f : frames) bytes += f.wire().size();
+    const bool fit = c.queued_frames + frames.size() <= queue_frames_limit_ && c.queued_bytes + bytes <= queue_bytes_limit_;
+    if (!fit) {
+      ++stats_.slow_consumers_dropped;
+      ++stats_.send_queue_cuts;
+      close(*e, close_code::try_again_later, "slow consumer");
+      return false;
+    }
+    c.pending.insert(mark.at, frames.data(), frames.size());
+    c.queued_frames += frames.size();
+    c.queued_bytes += bytes;
+    total_queued_ += bytes;
+    frames_queued_ += frames.size();
+    if (still_held) return true;
+    if (!c.dirty && !c.pending.empty()) mark_dirty(*e);
+    if (!c.paused && transport_) transport_->resume_reading(e->id);
+    return true;
+  }
+
   /// Called after `publisher` published to a congested queue (see `congested`): stop
   /// reading from it while the backlog of all queues is over its limit. Only such
   /// publishers are paused; a connection that merely asks (ping, presence), or publishes
@@ -200,7 +251,7 @@ class outbox {
       outbox_slot& c = e.value.out;
       if (!c.dirty) continue;
       c.dirty = false;
-      if (!c.writing && !c.closing && !c.pending.empty()) write_pending(e);
+      if (!c.writing && !c.closing && !c.held && !c.pending.empty()) write_pending(e);
       if (c.close_after_flush != 0 && !c.closing) close(e, c.close_after_flush, "too many connections for this user");
     }
     flushing_.clear();
@@ -228,7 +279,7 @@ class outbox {
       entry_type* e = registry_.find(id);
       if (!e || !e->value.out.paused) continue;
       e->value.out.paused = false;
-      if (transport_ && !e->value.out.closing) transport_->resume_reading(id);
+      if (transport_ && !e->value.out.closing && !e->value.out.held) transport_->resume_reading(id);
     }
     paused_.clear();
     backlog_timer_.cancel();
@@ -282,6 +333,14 @@ class outbox {
   std::uint64_t frames_queued_ = 0;
   std::vector<std::uint32_t> dirty_, flushing_;
   std::vector<connection_id> paused_;
+  // Holds not yet released, of every connection: few (one per answer a store owes).
+  struct hold_mark {
+    std::uint64_t ticket;
+    connection_id connection;
+    std::size_t at;  // where in the connection's pending frames the answer goes
+  };
+  std::vector<hold_mark> holds_;
+  std::uint64_t last_hold_ = 0;
   bool flush_scheduled_ = false;
   asio::steady_timer flush_timer_;
   std::chrono::steady_clock::time_point last_flush_end_{};

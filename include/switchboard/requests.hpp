@@ -122,6 +122,137 @@ bool recover(Core& core, typename Core::entry_type& e, const std::string& topic,
   return true;
 }
 
+// One topic of a subscribe ack: where its stream stood when the subscribe was handled.
+struct subscribed_topic {
+  std::string topic;
+  std::uint64_t seq = 0;
+  std::string epoch;
+  bool pattern = false;
+  std::optional<bool> recovered;
+};
+
+inline std::string subscribe_ack_data(const std::vector<subscribed_topic>& topics) {
+  std::string data = R"({"topics":{)";
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    const subscribed_topic& t = topics[i];
+    if (i) data += ',';
+    switchboard::detail::append_json_string(data, t.topic);
+    if (t.pattern) {
+      data += R"(:{"seq":0,"epoch":""})";
+      continue;
+    }
+    data += R"(:{"seq":)";
+    switchboard::detail::append_uint(data, t.seq);
+    data += R"(,"epoch":)";
+    switchboard::detail::append_json_string(data, t.epoch);
+    if (t.recovered) data += *t.recovered ? R"(,"recovered":true)" : R"(,"recovered":false)";
+    data += '}';
+  }
+  data += "}}";
+  return data;
+}
+
+// Recovery from an asynchronous store: the reads go out now, with `e` held, and the
+// replayed messages and the ack go out, in that order, when the last read is back.
+template <class Core>
+void recover_then_ack(Core& core, typename Core::entry_type& e, const parsed_request& req,
+                      std::vector<subscribed_topic> topics) {
+  struct recovery {
+    typename Core::held_answer held;
+    std::string request_id;
+    std::vector<subscribed_topic> topics;
+    std::vector<std::vector<shared_frame>> replays;  // per topic
+    std::size_t reads_left = 0;
+  };
+  auto state = std::make_shared<recovery>();
+  state->request_id = req.id;
+  state->replays.resize(topics.size());
+  state->topics = std::move(topics);
+  std::vector<std::pair<std::size_t, const switchboard::detail::since_position*>> reads;
+  for (std::size_t i = 0; i < state->topics.size(); ++i)
+    for (const auto& s : req.since_topics)
+      if (s.topic == state->topics[i].topic) reads.emplace_back(i, &s);
+  state->reads_left = reads.size();
+  state->held = core.hold(e);
+  auto finish = [&core](recovery& r) {
+    typename Core::entry_type* live = core.registry.find(r.held.connection);
+    std::vector<shared_frame> out;
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < r.topics.size(); ++i) {
+      if (!r.topics[i].recovered || !*r.topics[i].recovered) continue;
+      std::size_t topic_bytes = 0;
+      for (const auto& f : r.replays[i]) topic_bytes += f.wire().size();
+      // One more frame for the ack; a replay that does not fit is not attempted.
+      if (!live || !core.out.fits(*live, out.size() + r.replays[i].size() + 1, bytes + topic_bytes)) {
+        r.topics[i].recovered = false;
+        continue;
+      }
+      out.insert(out.end(), r.replays[i].begin(), r.replays[i].end());
+      bytes += topic_bytes;
+    }
+    core.release(r.held, std::move(out), message_class::message,
+                 r.request_id.empty() ? shared_frame() : frames::reply("ack", r.request_id, subscribe_ack_data(r.topics)));
+  };
+  for (const auto& read : reads) {
+    const std::size_t i = read.first;
+    const auto& since = *read.second;
+    core.store.read_since(
+        state->topics[i].topic, since.seq, since.epoch, core.settings.send_queue_frames, core.settings.send_queue_bytes,
+        [state, i, finish](auto result) {
+          subscribed_topic& t = state->topics[i];
+          // Exactly every seq after `since` up to where the stream stood when asked.
+          const bool whole = !result.error && result.epoch_matches && result.complete && result.seq == t.seq;
+          t.recovered = whole;
+          if (whole)
+            for (auto& m : result.messages) state->replays[i].push_back(std::move(m.frame));
+          if (--state->reads_left == 0) finish(*state);
+        });
+  }
+}
+
+// The `result` of `history` from the messages found, cut at `max_history_reply_bytes`:
+// with `since` the client pages forward, so the oldest are kept; without, the newest.
+template <class Core>
+std::string history_data(Core& core, const std::vector<shared_frame>& found, bool paging_forward, std::uint64_t seq,
+                         std::string_view epoch, bool store_had_more) {
+  std::size_t first = 0, last = found.size(), bytes = 0;
+  if (paging_forward) {
+    for (last = 0; last < found.size(); ++last) {
+      bytes += frames::history_entry_size(found[last]) + 1;
+      if (bytes > core.settings.max_history_reply_bytes && last > 0) break;
+    }
+  } else {
+    for (first = found.size(); first > 0; --first) {
+      bytes += frames::history_entry_size(found[first - 1]) + 1;
+      if (bytes > core.settings.max_history_reply_bytes && first < found.size()) break;
+    }
+  }
+  const bool more = store_had_more || last - first < found.size();
+  std::string data = R"({"messages":[)";
+  data.reserve(std::min(bytes, core.settings.max_history_reply_bytes) + 128);
+  for (std::size_t i = first; i < last; ++i) {
+    if (i != first) data += ',';
+    frames::append_history_entry(data, found[i]);
+  }
+  data += R"(],"seq":)";
+  switchboard::detail::append_uint(data, seq);
+  data += R"(,"epoch":)";
+  switchboard::detail::append_json_string(data, epoch);
+  if (more) data += R"(,"more":true)";
+  data += '}';
+  return data;
+}
+
+// A publish the store refused: nothing was delivered.
+template <class Core>
+void refuse_publish(Core& core, typename Core::entry_type& e, std::string_view id, std::error_code failure) {
+  const error code = protocol_error_of(failure);
+  core.send_error(e, id, code,
+                  code == error::overloaded ? "the store is behind; publish again later"
+                  : code == error::too_large ? "the message is too large to store"
+                                             : "the message could not be published");
+}
+
 }  // namespace detail
 
 /// `publish`: a JSON message on an exact topic.
@@ -131,13 +262,14 @@ void publish(Core& core, typename Core::entry_type& e, const parsed_request& req
   if (req.data.empty()) return core.send_error(e, req.id, error::bad_request, "data is required");
   if (!detail::may_publish(core, e, req.id, *req.topic)) return;
   const auto result = core.publish_json(*req.topic, req.data, &e.who.user, Core::registry_type::slot_of(e.id));
+  if (result.failure) return detail::refuse_publish(core, e, req.id, result.failure);
   if (!req.id.empty()) {
     std::string data = R"({"seq":)";
     switchboard::detail::append_uint(data, result.seq);
     data += R"(,"recipients":)";
     switchboard::detail::append_uint(data, result.recipients);
     data += '}';
-    core.send_ack(e, req.id, data);
+    core.ack_when_committed(e, req.id, result.commit_ticket, std::move(data));
   }
   if (core.last_fan_out_congested) core.out.after_publish(e);
 }
@@ -153,7 +285,9 @@ void publish_binary(Core& core, typename Core::entry_type& e, std::string_view b
   if (classify_topic(topic) != topic_kind::exact)
     return core.send_error(e, {}, error::bad_request, "invalid topic in binary frame");
   if (!detail::may_publish(core, e, {}, topic)) return;
-  core.publish_bytes(topic, bytes.substr(2 + topic.size()), &e.who.user, Core::registry_type::slot_of(e.id));
+  const auto result =
+      core.publish_bytes(topic, bytes.substr(2 + topic.size()), &e.who.user, Core::registry_type::slot_of(e.id));
+  if (result.failure) return detail::refuse_publish(core, e, {}, result.failure);
   if (core.last_fan_out_congested) core.out.after_publish(e);
 }
 
@@ -188,32 +322,31 @@ void subscribe(Core& core, typename Core::entry_type& e, const parsed_request& r
     return core.send_error(e, req.id, error::too_large, "pattern limit reached");
   for (const auto& t : topics) core.subscribe(slot, t);
 
-  std::string data = R"({"topics":{)";
-  bool first = true;
+  std::vector<detail::subscribed_topic> answer;
   for (auto it = topics.begin(); it != topics.end(); ++it) {
-    const auto& t = *it;
-    if (std::find(topics.begin(), it, t) != it) continue;  // listed twice
-    if (!first) data += ',';
-    first = false;
-    switchboard::detail::append_json_string(data, t);
-    if (classify_topic(t) == topic_kind::pattern) {
-      data += R"(:{"seq":0,"epoch":""})";
-      continue;
+    if (std::find(topics.begin(), it, *it) != it) continue;  // listed twice
+    detail::subscribed_topic t;
+    t.topic = *it;
+    t.pattern = classify_topic(*it) == topic_kind::pattern;
+    if (!t.pattern) {
+      const stream_position pos = core.store.position(t.topic);
+      t.seq = pos.seq;
+      t.epoch = std::string(pos.epoch);
     }
-    const auto since = std::find_if(req.since_topics.begin(), req.since_topics.end(),
-                                    [&](const switchboard::detail::since_position& s) { return s.topic == t; });
-    std::optional<bool> recovered;
-    if (since != req.since_topics.end()) recovered = detail::recover(core, e, t, *since);
-    const stream_position pos = core.store.position(t);
-    data += R"(:{"seq":)";
-    switchboard::detail::append_uint(data, pos.seq);
-    data += R"(,"epoch":)";
-    switchboard::detail::append_json_string(data, pos.epoch);
-    if (recovered) data += *recovered ? R"(,"recovered":true)" : R"(,"recovered":false)";
-    data += '}';
+    answer.push_back(std::move(t));
   }
-  data += "}}";
-  core.send_ack(e, req.id, data);
+  if constexpr (Core::async_store) {
+    if (!req.since_topics.empty()) return detail::recover_then_ack(core, e, req, std::move(answer));
+  } else {
+    for (auto& t : answer) {
+      const auto since = std::find_if(req.since_topics.begin(), req.since_topics.end(),
+                                      [&](const switchboard::detail::since_position& s) { return s.topic == t.topic; });
+      if (since == req.since_topics.end()) continue;
+      t.recovered = detail::recover(core, e, t.topic, *since);
+      // The replay may have made the store drop old messages; the position is unchanged.
+    }
+  }
+  core.send_ack(e, req.id, detail::subscribe_ack_data(answer));
 }
 
 /// `unsubscribe`: topics not subscribed to are ignored.
@@ -231,12 +364,26 @@ void direct(Core& core, typename Core::entry_type& e, const parsed_request& req)
     return core.send_error(e, req.id, error::bad_request, "to must be a user id");
   if (req.data.empty()) return core.send_error(e, req.id, error::bad_request, "data is required");
   if (!detail::authorized(core, e, req.id, action::direct, *req.to)) return;
-  const direct_result r = core.direct(*req.to, req.data, &e.who.user);
-  if (req.id.empty()) return;
-  std::string data = R"({"delivered":)";
-  switchboard::detail::append_uint(data, r.delivered);
-  data += r.stored ? R"(,"stored":true})" : R"(,"stored":false})";
-  core.send_ack(e, req.id, data);
+  if (req.id.empty()) {
+    core.direct(*req.to, req.data, &e.who.user);
+    return;
+  }
+  // The ack waits for the store when it keeps the message for an offline user.
+  core.direct(*req.to, req.data, &e.who.user,
+              [&core, conn = e.id, id = req.id](std::error_code failed, const direct_result& r) {
+                typename Core::entry_type* live = core.registry.find(conn);
+                if (!live) return;
+                if (failed) {
+                  const error code = protocol_error_of(failed);
+                  return core.send_error(*live, id, code,
+                                         code == error::too_large ? "the user has too many kept messages"
+                                                                  : "the message could not be kept");
+                }
+                std::string data = R"({"delivered":)";
+                switchboard::detail::append_uint(data, r.delivered);
+                data += r.stored ? R"(,"stored":true})" : R"(,"stored":false})";
+                core.send_ack(*live, id, data);
+              });
 }
 
 /// `presence`: who a publish on the topic would reach now.
@@ -275,36 +422,35 @@ void history(Core& core, typename Core::entry_type& e, const parsed_request& req
   if (!detail::authorized(core, e, req.id, action::history, *req.topic)) return;
   const std::size_t limit =
       static_cast<std::size_t>(std::min<std::uint64_t>(req.limit.value_or(100), core.settings.max_history_limit));
-  std::vector<shared_frame> found;
-  const stream_position pos =
-      core.store.history(*req.topic, req.since_seq, limit, [&](const shared_frame& f) { found.push_back(f); });
-  // With `since` the client pages forward, so the oldest are kept; without, the newest.
-  std::size_t first = 0, last = found.size(), bytes = 0;
-  if (req.since_seq) {
-    for (last = 0; last < found.size(); ++last) {
-      bytes += frames::history_entry_size(found[last]) + 1;
-      if (bytes > core.settings.max_history_reply_bytes && last > 0) break;
-    }
+  if constexpr (Core::async_store) {
+    if (req.id.empty()) return;  // nothing to answer
+    const auto held = core.hold(e);
+    auto answer = [&core, held, id = req.id, forward = req.since_seq.has_value()](auto result) {
+      if (result.error) {
+        const error code = protocol_error_of(result.error);
+        return core.release(held, {}, message_class::reply,
+                            frames::error(id, code, code == error::overloaded ? "the store is busy; ask again later"
+                                                                              : "history could not be read"));
+      }
+      std::vector<shared_frame> found;
+      found.reserve(result.messages.size());
+      for (auto& m : result.messages) found.push_back(std::move(m.frame));
+      core.release(held, {}, message_class::reply,
+                   frames::reply("result", id,
+                                 detail::history_data(core, found, forward, result.seq, result.epoch, result.more)));
+    };
+    if (req.since_seq)
+      core.store.read_since(*req.topic, *req.since_seq, std::nullopt, limit, core.settings.max_history_reply_bytes,
+                            std::move(answer));
+    else
+      core.store.latest(*req.topic, limit, core.settings.max_history_reply_bytes, std::move(answer));
   } else {
-    for (first = found.size(); first > 0; --first) {
-      bytes += frames::history_entry_size(found[first - 1]) + 1;
-      if (bytes > core.settings.max_history_reply_bytes && first < found.size()) break;
-    }
+    std::vector<shared_frame> found;
+    const stream_position pos =
+        core.store.history(*req.topic, req.since_seq, limit, [&](const shared_frame& f) { found.push_back(f); });
+    core.send_reply(e, "result", req.id,
+                    detail::history_data(core, found, req.since_seq.has_value(), pos.seq, pos.epoch, false));
   }
-  const bool more = last - first < found.size();
-  std::string data = R"({"messages":[)";
-  data.reserve(std::min(bytes, core.settings.max_history_reply_bytes) + 128);
-  for (std::size_t i = first; i < last; ++i) {
-    if (i != first) data += ',';
-    frames::append_history_entry(data, found[i]);
-  }
-  data += R"(],"seq":)";
-  switchboard::detail::append_uint(data, pos.seq);
-  data += R"(,"epoch":)";
-  switchboard::detail::append_json_string(data, pos.epoch);
-  if (more) data += R"(,"more":true)";
-  data += '}';
-  core.send_reply(e, "result", req.id, data);
 }
 
 /// `ping`: always answered, with or without id.

@@ -280,6 +280,8 @@ class sqlite_store {
   /// Topics in the index.
   std::size_t topic_count() const noexcept;
   const options& limits() const noexcept;
+  /// True in `durability::acknowledged`: a hub acknowledges a publish after its commit.
+  bool ack_after_commit() const noexcept { return limits().mode == durability::acknowledged; }
 
  private:
   struct append_slot {

@@ -104,8 +104,12 @@ struct hub_stats {
   std::uint64_t forbidden = 0;               ///< requests refused by authorization
   std::uint64_t deadline_closes = 0;         ///< closed at token expiry or in-band auth timeout
   std::size_t backlog_bytes = 0;             ///< bytes queued to all connections now
+  std::uint64_t store_refusals = 0;          ///< publishes an asynchronous store refused (`overloaded`, `too_large`)
+  std::uint64_t store_commit_failures = 0;   ///< publishes delivered live that an asynchronous store could not commit
+  std::size_t store_queue_depth = 0;         ///< an asynchronous store's appends not yet committed, now
   latency_histogram fan_out;  ///< a publish's arrival to its frame queued to every recipient
   latency_histogram flush;    ///< one flush: every dirty connection's queue handed to the transport
+  latency_histogram commit;   ///< an acknowledged publish's append to its commit (asynchronous stores)
 };
 
 }  // namespace switchboard

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -92,10 +93,64 @@ struct store_keeps_user_keys<
                         std::is_same<decltype(std::declval<T&>().find_user_keys(std::string_view())),
                                      std::optional<user_keys>>::value>> : std::true_type {};
 
+namespace detail {
+struct read_sink {
+  template <class Result>
+  void operator()(Result&&) const noexcept {}
+};
+struct directs_sink {
+  template <class Frames>
+  void operator()(std::error_code, Frames&&) const noexcept {}
+};
+struct done_sink {
+  void operator()(std::error_code) const noexcept {}
+};
+struct commit_sink {
+  template <class Report>
+  void operator()(const Report&) const noexcept {}
+};
+}  // namespace detail
+
+/// True when `T` models the asynchronous store policy, for stores whose reads wait for
+/// a disk (`sqlite_store` is one). Every answer that needs the disk comes later, through
+/// a handler run on the hub's `io_context`; docs/storage.md has the full table.
+/// | expression | result |
+/// | `s.position(topic)` | `stream_position`, from memory |
+/// | `s.append(topic, build)` | `r.error`, `r.seq`, `r.ticket`, `r.frame`: a seq at once, or an error and no seq |
+/// | `s.on_commit(h)` | `h(report)` with `report.last_ticket` and `report.error` after each commit |
+/// | `s.ack_after_commit()` | true: a publish is acknowledged only once its ticket is committed |
+/// | `s.pending_appends()` | appends not committed yet (a metric) |
+/// | `s.read_since(topic, since, epoch, limit, max_bytes, h)` | `h(result)`: `error`, `epoch_matches`, `complete`, `more`, `seq`, `epoch`, `messages[i].frame` |
+/// | `s.latest(topic, limit, max_bytes, h)` | `h(result)`, the newest messages |
+/// | `s.store_direct(user, frame, h)` | `h(error_code)` once kept (or not) |
+/// | `s.take_directs(user, h)` | `h(error_code, frames)`: taken, so handed out once |
+/// `retain`/`release` are optional, as for `is_store_policy`.
+template <class T, class = void>
+struct is_async_store_policy : std::false_type {};
+template <class T>
+struct is_async_store_policy<
+    T, detail::void_t<decltype(std::declval<T&>().position(std::string_view()).seq),
+                      decltype(std::declval<T&>().append(std::string_view(), detail::frame_builder{}).ticket),
+                      decltype(std::declval<T&>().on_commit(detail::commit_sink{})),
+                      decltype(bool(std::declval<const T&>().ack_after_commit())),
+                      decltype(std::size_t(std::declval<const T&>().pending_appends())),
+                      decltype(std::declval<T&>().read_since(std::string_view(), std::uint64_t{},
+                                                             std::declval<const std::optional<std::string>&>(),
+                                                             std::size_t{}, std::size_t{}, detail::read_sink{})),
+                      decltype(std::declval<T&>().latest(std::string_view(), std::size_t{}, std::size_t{},
+                                                         detail::read_sink{})),
+                      decltype(std::declval<T&>().store_direct(std::string_view(), std::declval<const shared_frame&>(),
+                                                               detail::done_sink{})),
+                      decltype(std::declval<T&>().take_directs(std::string_view(), detail::directs_sink{}))>>
+    : std::true_type {};
+
 #ifdef __cpp_concepts
 /// C++20 spelling of `is_store_policy`.
 template <class T>
 concept store_policy = is_store_policy<T>::value;
+/// C++20 spelling of `is_async_store_policy`.
+template <class T>
+concept async_store_policy = is_async_store_policy<T>::value;
 #endif
 
 }  // namespace switchboard

@@ -183,6 +183,17 @@ class server_process {
     return "ended";
   }
 
+  /// Sends SIGTERM and waits up to `timeout` for the process to end; true when it exited
+  /// with status 0 (a clean shutdown).
+  bool terminate(milliseconds timeout = milliseconds(20000)) {
+    if (!reaped_) ::kill(pid_, SIGTERM);
+    const auto deadline = clock::now() + timeout;
+    while (alive() && clock::now() < deadline) std::this_thread::sleep_for(milliseconds(10));
+    return !alive() && WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
+  }
+  /// SIGKILL: the process ends at once, as in a crash.
+  void kill() { kill_now(); }
+
   std::uint64_t rss() const { return rss_bytes(pid_); }
   double cpu() const { return cpu_seconds(pid_); }
 

@@ -4,6 +4,8 @@
 // The database is also opened directly with SQLite to check what is on disk.
 #include <switchboard/sqlite_store.hpp>
 
+#include "../support/sqlite_test_support.hpp"
+
 #include <asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -51,48 +53,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using steady = std::chrono::steady_clock;
-
-// A fresh directory under /tmp, removed with everything in it.
-class temp_dir {
- public:
-  temp_dir() {
-    char name[] = "/tmp/switchboard_sqlite_XXXXXX";
-    if (!::mkdtemp(name)) throw std::runtime_error("mkdtemp failed");
-    path_ = name;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// Runs the loop until `done()`, for at most `limit`. False when the deadline passed.
-template <class Done>
-bool run_until(asio::io_context& io, Done&& done, seconds limit = seconds(30)) {
-  const auto deadline = steady::now() + limit;
-  while (!done()) {
-    if (steady::now() > deadline) return false;
-    io.restart();
-    io.run_one_for(milliseconds(20));
-  }
-  return true;
-}
-
-sqlite_store::options options_for(const fs::path& db, durability mode = durability::acknowledged) {
-  sqlite_store::options o;
-  o.path = db.string();
-  o.mode = mode;
-  o.retry_interval = milliseconds(20);
-  o.retention_interval = milliseconds(20);
-  return o;
-}
 
 // The frame the tests append: "<topic>#<seq>" and optional padding.
 shared_frame frame_for(const std::string& topic, std::uint64_t seq, std::size_t padding = 0) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <new>
 #include <utility>
+#include <vector>
 
 namespace switchboard {
 namespace detail {
@@ -50,6 +51,16 @@ class frame_queue {
     }
     ::new (heap_ + size_) shared_frame(frame);
     ++size_;
+  }
+
+  /// Puts `count` frames before the frame at `at` (`at <= size()`). Linear: for the rare
+  /// answer that must overtake frames queued after it was asked for.
+  void insert(std::size_t at, const shared_frame* frames, std::size_t count) {
+    if (count == 0) return;
+    std::vector<shared_frame> all(data(), data() + size_);
+    all.insert(all.begin() + static_cast<std::ptrdiff_t>(at), frames, frames + count);
+    clear();
+    for (const auto& f : all) push_back(f);
   }
 
   /// Releases every frame. A small heap buffer is kept for the next burst.

@@ -26,6 +26,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,7 +41,12 @@ namespace switchboard {
 struct publish_result {
   std::uint64_t seq = 0;
   std::size_t recipients = 0;
+  /// `bad_request` for an invalid topic or data; from an asynchronous store, `overloaded`
+  /// (its writer is behind) or `too_large`: then nothing was published.
   std::error_code failure;
+  /// Non-zero when the store acknowledges only after a commit: `basic_hub::when_stored`
+  /// learns when that happens.
+  std::uint64_t commit_ticket = 0;
 };
 
 /// The result of a direct message: connections it was queued to, and whether the store
@@ -69,6 +76,8 @@ class hub_core {
   using store_type = typename Policies::store_type;
   using user_data_type = typename Policies::user_data_type;
   using hooks_type = typename Policies::hooks_type;
+  /// True when the store answers reads and commits later (`is_async_store_policy`).
+  static constexpr bool async_store = is_async_store_policy<store_type>::value;
 
   // Ordered hot first: fan-out and flush touch the first cache line of every recipient.
   struct connection_state {
@@ -90,7 +99,9 @@ class hub_core {
         auth(std::move(a)),
         store(std::move(s)),
         started(std::chrono::steady_clock::now()),
-        out(io, settings, registry, stats) {}
+        out(io, settings, registry, stats) {
+    if constexpr (async_store) store.on_commit([this](const auto& report) { this->committed(report); });
+  }
   hub_core(const hub_core&) = delete;
   hub_core& operator=(const hub_core&) = delete;
 
@@ -107,6 +118,13 @@ class hub_core {
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
   audit_hook on_audit;
   hooks_type hooks;
+  // Acks waiting for their publish's commit, in ticket order (asynchronous stores).
+  struct commit_waiter {
+    std::uint64_t ticket;
+    std::chrono::steady_clock::time_point since;
+    std::function<void(std::error_code)> done;
+  };
+  std::deque<commit_waiter> commit_waiters;
   // Token expiry and the in-band auth timeout of every connection (`identity::expires_at`).
   deadline_queue deadlines{io, [this](std::uint64_t id, deadline_queue::clock::time_point when) { deadline_due(id, when); }};
 
@@ -148,6 +166,7 @@ class hub_core {
     s.connections = registry.connection_count();
     s.users = registry.user_count();
     s.topics = topics.topic_count();
+    if constexpr (async_store) s.store_queue_depth = store.pending_appends();
     s.uptime_s = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count());
     return s;
@@ -184,20 +203,98 @@ class hub_core {
                               std::uint32_t exclude) {
     const auto start = arrival_or_now();
     const auto ts = timestamp();
-    auto [seq, frame] = store.append(topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data); });
-    const std::size_t recipients = fan_out(topic, frame, exclude, message_class::message, start);
-    published(topic, seq, from, recipients);
-    return {seq, recipients, {}};
+    return publish_frame(
+        topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data); }, from, exclude,
+        message_class::message, start);
   }
 
   publish_result publish_bytes(std::string_view topic, std::string_view payload, const std::optional<std::string>* from,
                                std::uint32_t exclude) {
     const auto start = arrival_or_now();
-    auto [seq, frame] =
-        store.append(topic, [&](std::uint64_t s) { return frames::binary_message(topic, s, from, payload); });
-    const std::size_t recipients = fan_out(topic, frame, exclude, message_class::binary, start);
-    published(topic, seq, from, recipients);
-    return {seq, recipients, {}};
+    return publish_frame(
+        topic, [&](std::uint64_t s) { return frames::binary_message(topic, s, from, payload); }, from, exclude,
+        message_class::binary, start);
+  }
+
+  // Numbers the frame through the store, then fans it out. An asynchronous store may
+  // refuse (its writer is behind): then nobody receives it and no seq is used.
+  template <class Build>
+  publish_result publish_frame(std::string_view topic, Build&& build, const std::optional<std::string>* from,
+                               std::uint32_t exclude, message_class kind, std::chrono::steady_clock::time_point start) {
+    publish_result result;
+    shared_frame frame;
+    if constexpr (async_store) {
+      auto appended = store.append(topic, build);
+      if (appended.error) {
+        ++stats.store_refusals;
+        result.failure = appended.error;
+        return result;
+      }
+      result.seq = appended.seq;
+      frame = std::move(appended.frame);
+      if (store.ack_after_commit()) result.commit_ticket = appended.ticket;
+    } else {
+      auto appended = store.append(topic, build);
+      result.seq = appended.first;
+      frame = std::move(appended.second);
+    }
+    result.recipients = fan_out(topic, frame, exclude, kind, start);
+    published(topic, result.seq, from, result.recipients);
+    return result;
+  }
+
+  // --- answers that wait for the store ------------------------------------------------
+
+  /// Calls `done(error)` once the publish with `ticket` is committed (no error) or failed
+  /// to be (`internal`); at once when `ticket` is 0. Commits come in ticket order.
+  void when_committed(std::uint64_t ticket, std::function<void(std::error_code)> done) {
+    if (ticket == 0) return done({});
+    commit_waiters.push_back({ticket, std::chrono::steady_clock::now(), std::move(done)});
+  }
+
+  template <class Report>
+  void committed(const Report& report) {
+    if (report.error) stats.store_commit_failures += report.last_ticket - report.first_ticket + 1;
+    const auto now = std::chrono::steady_clock::now();
+    while (!commit_waiters.empty() && commit_waiters.front().ticket <= report.last_ticket) {
+      auto waiter = std::move(commit_waiters.front());
+      commit_waiters.pop_front();
+      if (!report.error) stats.commit.observe(now - waiter.since);
+      waiter.done(report.error);
+    }
+  }
+
+  /// Answers `id` with an ack carrying `data`, now or, with a `commit_ticket`, once the
+  /// publish is stored: `internal` if it could not be (its subscribers still got it).
+  void ack_when_committed(entry_type& e, std::string_view id, std::uint64_t ticket, std::string data) {
+    if (ticket == 0) return send_ack(e, id, data);
+    when_committed(ticket, [this, conn = e.id, id = std::string(id), data = std::move(data)](std::error_code failed) {
+      entry_type* live = registry.find(conn);
+      if (!live) return;
+      if (failed)
+        send_error(*live, id, error::internal, "the message was delivered but could not be stored");
+      else
+        send_ack(*live, id, data);
+    });
+  }
+
+  /// Stops `e`'s writes and reads until `answer` runs: what it sends goes ahead of every
+  /// frame queued to `e` meanwhile, so answers from the disk keep the order PROTOCOL asks
+  /// for (replayed messages before the subscribe ack, kept directs right after welcome).
+  struct held_answer {
+    std::uint64_t ticket;
+    connection_id connection;
+  };
+  held_answer hold(entry_type& e) { return {out.hold(e), e.id}; }
+  /// Sends `frames` (counted as `kind`), then `reply` if any, in the place `held` kept.
+  void release(const held_answer& held, std::vector<shared_frame> frames, message_class kind,
+               shared_frame reply = {}) {
+    entry_type* e = registry.find(held.connection);
+    const std::size_t answered = frames.size();
+    if (reply) frames.push_back(reply);
+    if (!out.release(held.ticket, e, frames)) return;
+    for (std::size_t i = 0; i < answered; ++i) stats.out.add(kind, 1, frames[i].wire().size());
+    if (reply) stats.out.add(message_class::reply, 1, reply.wire().size());
   }
 
   void published([[maybe_unused]] std::string_view topic, [[maybe_unused]] std::uint64_t seq,
@@ -236,7 +333,12 @@ class hub_core {
     return recipients;
   }
 
-  direct_result direct(std::string_view user, std::string_view data, const std::optional<std::string>* from) {
+  /// Delivers a direct message live; for a user with no connection, the store keeps it.
+  /// `done(error, result)`, if given, learns the outcome: at once, or with an
+  /// asynchronous store once it has kept the message (or failed to). The returned
+  /// `stored` then only says that it was handed to the store.
+  direct_result direct(std::string_view user, std::string_view data, const std::optional<std::string>* from,
+                       std::function<void(std::error_code, const direct_result&)> done = {}) {
     const shared_frame frame = frames::direct(from, timestamp(), data);
     direct_result result;
     // A slow-consumer cut inside enqueue only starts a close; the user index changes in
@@ -245,8 +347,31 @@ class hub_core {
     for (const connection_id id : targets)
       if (entry_type* e = registry.find(id))
         if (send(*e, frame, message_class::direct)) ++result.delivered;
-    if (targets.empty()) result.stored = store.store_direct(user, frame);
+    if (targets.empty()) {
+      if constexpr (async_store) {
+        result.stored = true;
+        if (!done) done = [](std::error_code, const direct_result&) {};
+        store.store_direct(user, frame, [done = std::move(done), result](std::error_code ec) { done(ec, result); });
+        return result;
+      } else {
+        result.stored = store.store_direct(user, frame);
+      }
+    }
+    if (done) done({}, result);
     return result;
+  }
+
+  /// Sends the directs the store kept for `e`'s user, right after what is queued to it
+  /// now (its welcome).
+  void send_kept_directs(entry_type& e) {
+    if constexpr (async_store) {
+      const held_answer held = hold(e);
+      store.take_directs(*e.who.user, [this, held](std::error_code, std::vector<shared_frame> kept) {
+        release(held, kept, message_class::direct);
+      });
+    } else {
+      store.take_directs(*e.who.user, [&](const shared_frame& f) { send(e, f, message_class::direct); });
+    }
   }
 
   void announce_presence(const std::string& user, std::string_view status) {

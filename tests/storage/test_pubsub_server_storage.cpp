@@ -1,0 +1,189 @@
+// pubsub_server with `--store sqlite`, as a real process: what survives a clean restart
+// and what survives SIGKILL in the middle of a burst of acknowledged publishes.
+#include "hostile/raw_ws.hpp"
+#include "hostile/server_process.hpp"
+#include "support/hub_harness.hpp"
+#include "support/sqlite_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using hostile::raw_ws;
+using hostile::recv_status;
+using hostile::server_options;
+using hostile::server_process;
+using hostile::ws_message;
+using std::chrono::milliseconds;
+
+server_options sqlite_server(const std::filesystem::path& db) {
+  server_options o;
+  o.args = {"--store", "sqlite", "--db", db.string(), "--history", "100000", "--rate-limit", "0"};
+  return o;
+}
+
+// Sends `request` (which carries `"id":"<id>"`) and returns the reply with that id.
+json ask(raw_ws& ws, const std::string& id, const std::string& request) {
+  REQUIRE(ws.send_text(request));
+  ws_message m;
+  REQUIRE(ws.recv_until("\"id\":\"" + id + "\"", m, milliseconds(20000)) == recv_status::message);
+  return parse(m.payload);
+}
+
+// Every stored message of `topic`, oldest first, paged through `history`.
+std::vector<json> read_all(raw_ws& ws, const std::string& topic) {
+  std::vector<json> all;
+  std::uint64_t since = 0;
+  for (int page = 0;; ++page) {
+    const std::string id = "h" + std::to_string(page);
+    json reply = ask(ws, id, R"({"type":"history","id":")" + id + R"(","topic":")" + topic +
+                                 R"(","since":)" + std::to_string(since) + R"(,"limit":1000})");
+    INFO(reply.text);
+    REQUIRE(reply.type() == "result");
+    const std::size_t n = reply.size("/data/messages");
+    if (n == 0) break;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string at = "/data/messages/" + std::to_string(i);
+      std::string data = reply.str((at + "/data/text").c_str());
+      const std::uint64_t seq = reply.num((at + "/seq").c_str());
+      all.push_back(parse(R"({"seq":)" + std::to_string(seq) + R"(,"text":")" + data + "\"}"));
+      since = seq;
+    }
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("pubsub_server --store sqlite: history and recovery come back after a restart, same seqs and epoch",
+          "[sqlite][process]") {
+  temp_dir dir;
+  std::string epoch;
+  {
+    server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, sqlite_server(dir / "db"));
+    raw_ws alice;
+    REQUIRE(alice.open(server.port(), 0, "/ws?token=alice"));
+    for (int i = 1; i <= 10; ++i) {
+      const std::string id = "p" + std::to_string(i);
+      const json ack = ask(alice, id, R"({"type":"publish","id":")" + id +
+                                          R"(","topic":"room","data":{"text":"m)" + std::to_string(i) + R"("}})");
+      REQUIRE(ack.type() == "ack");
+      CHECK(ack.num("/data/seq") == static_cast<std::uint64_t>(i));
+    }
+    const json sub = ask(alice, "s", R"({"type":"subscribe","id":"s","topics":["room"]})");
+    epoch = sub.str("/data/topics/room/epoch");
+    REQUIRE(server.terminate());
+  }
+  server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, sqlite_server(dir / "db"));
+  raw_ws bob;
+  REQUIRE(bob.open(server.port(), 0, "/ws?token=bob"));
+  REQUIRE(bob.send_text(R"({"type":"subscribe","id":"r","topics":["room"],"since":{"room":{"seq":3,"epoch":")" +
+                        epoch + R"("}}})"));
+  for (int i = 4; i <= 10; ++i) {
+    ws_message m;
+    REQUIRE(bob.recv(m, milliseconds(20000)) == recv_status::message);
+    const json message = parse(m.payload);
+    INFO(message.text);
+    REQUIRE(message.type() == "message");
+    CHECK(message.num("/seq") == static_cast<std::uint64_t>(i));
+    CHECK(message.str("/data/text") == "m" + std::to_string(i));
+  }
+  ws_message m;
+  REQUIRE(bob.recv(m, milliseconds(20000)) == recv_status::message);
+  const json ack = parse(m.payload);
+  INFO(ack.text);
+  CHECK(ack.type() == "ack");
+  CHECK(ack.is_true("/data/topics/room/recovered"));
+  CHECK(ack.str("/data/topics/room/epoch") == epoch);
+  const auto stored = read_all(bob, "room");
+  REQUIRE(stored.size() == 10);
+  CHECK(stored.front().str("/text") == "m1");
+}
+
+TEST_CASE("pubsub_server --store sqlite: every acknowledged publish survives SIGKILL mid-burst, 20 times over",
+          "[sqlite][process]") {
+  temp_dir dir;
+  std::mt19937 rng(std::random_device{}());
+  constexpr int rounds = 20;
+  constexpr int window = 500;  // publishes sent and not yet acknowledged
+  std::vector<std::map<int, bool>> acked(rounds);  // per round, the indexes acknowledged
+  int in_flight_at_kills = 0;
+  for (int round = 0; round < rounds; ++round) {
+    server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, sqlite_server(dir / "db"));  // opens every time
+    raw_ws client;
+    REQUIRE(client.open(server.port(), 0, "/ws?token=writer"));
+    std::atomic<bool> killed{false};
+    std::thread killer([&, delay = std::uniform_int_distribution<int>(5, 150)(rng)] {
+      std::this_thread::sleep_for(milliseconds(delay));
+      server.kill();
+      killed = true;
+    });
+    // Publishes until the server dies, keeping `window` of them unacknowledged.
+    const std::string topic = "burst." + std::to_string(round);
+    int sent = 0, in_flight = 0;
+    bool open = true;
+    while (open) {
+      if (!killed && in_flight < window) {
+        open = client.send_text(R"({"type":"publish","id":)" + std::to_string(sent) + R"(,"topic":")" + topic +
+                                    R"(","data":{"text":"r)" + std::to_string(round) + "m" + std::to_string(sent) +
+                                    R"("}})",
+                                milliseconds(1000));
+        ++sent;
+        ++in_flight;
+      }
+      ws_message m;
+      const recv_status s = client.recv(m, milliseconds(killed || in_flight >= window ? 200 : 0));
+      if (s == recv_status::closed || s == recv_status::malformed || (s == recv_status::message && m.is_close()))
+        open = false;
+      else if (s == recv_status::timeout && killed)
+        open = false;
+      else if (s == recv_status::message && m.is_text()) {
+        const json reply = parse(m.payload);
+        INFO(reply.text);
+        REQUIRE(reply.type() == "ack");
+        acked[round][static_cast<int>(reply.num("/id"))] = true;
+        --in_flight;
+      }
+    }
+    killer.join();
+    in_flight_at_kills += in_flight;
+  }
+  // Some kills must have caught publishes between their send and their ack.
+  CHECK(in_flight_at_kills > 0);
+
+  server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, sqlite_server(dir / "db"));
+  raw_ws reader;
+  REQUIRE(reader.open(server.port(), 0, "/ws?token=reader"));
+  std::size_t acknowledged = 0;
+  for (int round = 0; round < rounds; ++round) {
+    const auto stored = read_all(reader, "burst." + std::to_string(round));
+    std::map<int, bool> found;
+    int previous = -1;
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+      INFO("round " << round << ", stored message " << i << ": " << stored[i].text);
+      REQUIRE(stored[i].num("/seq") == i + 1);  // no gap
+      const std::string text = stored[i].str("/text");
+      const int index = std::stoi(text.substr(text.find('m') + 1));
+      CHECK(index > previous);  // in the order they were published
+      previous = index;
+      found[index] = true;
+    }
+    std::size_t missing = 0;
+    for (const auto& a : acked[round])
+      if (!found.count(a.first)) ++missing;
+    INFO("round " << round << ": " << acked[round].size() << " acknowledged, " << stored.size() << " stored");
+    CHECK(missing == 0);
+    acknowledged += acked[round].size();
+  }
+  CHECK(acknowledged > 0);
+}
