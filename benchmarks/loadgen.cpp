@@ -90,7 +90,8 @@ struct options {
   double sweep_max_rate = 100000;
   double sweep_p99_ms = 50;
   double sweep_min_ratio = 0.99;
-  long publishers = 8;
+  long publishers = -1;  // -1: the mode's default
+  long window = 100;
   long slow = 10;
   long slow_rcvbuf = 4096;
   double warmup = 1;
@@ -104,7 +105,7 @@ struct options {
 
 void usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: loadgen --mode fanout|idle|rtt|overload [options]\n"
+               "usage: loadgen --mode fanout|idle|rtt|overload|persist [options]\n"
                "  --host H (127.0.0.1) --port N (9002) --path P (/ws) --subprotocol NAME\n"
                "  --subscribers N    fanout 1000, rtt 1, overload 10 (healthy ones)\n"
                "  --rate R           publishes/s: fanout 1000, rtt 1000\n"
@@ -117,7 +118,8 @@ void usage(std::FILE* out) {
                "  --connections N    idle: connections to open (10000)\n"
                "  --hold S           idle: seconds to hold them (5); overload: recovery seconds (5)\n"
                "  --shared-topic     idle: all subscribe to one topic instead of one each\n"
-               "  --publishers N     overload: publishers pushing as fast as they can (8)\n"
+               "  --publishers N     overload: publishers pushing as fast as they can (8); persist: (4)\n"
+               "  --window N         persist: publishes each publisher keeps unacknowledged (100)\n"
                "  --slow N           overload: subscribers that stop reading (10)\n"
                "  --slow-rcvbuf B    overload: their socket receive buffer (4096)\n"
                "  --server-pid PID   sample the server's VmRSS / VmHWM from /proc\n"
@@ -167,7 +169,7 @@ bool parse_options(int argc, char** argv, options& o) {
       o.path = value;
     } else if (arg == "--mode") {
       o.mode = value;
-      ok = value == "fanout" || value == "idle" || value == "rtt" || value == "overload";
+      ok = value == "fanout" || value == "idle" || value == "rtt" || value == "overload" || value == "persist";
     } else if (arg == "--subprotocol") {
       o.subprotocol = value;
     } else if (arg == "--topic") {
@@ -194,6 +196,8 @@ bool parse_options(int argc, char** argv, options& o) {
       o.sweep_refine = static_cast<int>(std::min(n, 10L));
     } else if (arg == "--sweep-max-rate") {
       ok = as_double(o.sweep_max_rate);
+    } else if (arg == "--window") {
+      ok = as_long(o.window) && o.window > 0 && o.window <= 100000;
     } else if (arg == "--publishers") {
       ok = as_long(o.publishers);
     } else if (arg == "--slow") {
@@ -224,6 +228,7 @@ bool parse_options(int argc, char** argv, options& o) {
   if (o.rate < 0) o.rate = 1000;
   if (o.seconds < 0) o.seconds = rtt ? 10 : 5;
   if (o.hold < 0) o.hold = 5;
+  if (o.publishers < 0) o.publishers = o.mode == "persist" ? 4 : 8;
   // Bounded in time whatever is asked.
   o.seconds = std::min(o.seconds, 600.0);
   o.hold = std::min(o.hold, 600.0);
@@ -459,6 +464,10 @@ class connection {
   bool lost = false;   // closed after being ready
   std::uint64_t delivered = 0;
   std::string topic;
+  // persist: publishes sent with ids 0, 1, ..., their send times by id % window.
+  std::uint64_t next_id = 0;
+  std::size_t unacknowledged = 0;
+  std::vector<std::int64_t> sent_ns;
 
  private:
   void queue_frame(ws::ws_opcode opcode, std::string_view payload) {
@@ -706,6 +715,8 @@ class bench final : public connection_events {
       ok = run_fanout(out, "rtt");
     } else if (opt_.mode == "idle") {
       ok = run_idle(out);
+    } else if (opt_.mode == "persist") {
+      ok = run_persist(out);
     } else {
       ok = run_overload(out);
     }
@@ -745,6 +756,10 @@ class bench final : public connection_events {
       } else {
         ++stale_deliveries_;
       }
+      return;
+    }
+    if (persisting_ && c.kind() == role::publisher && (type == "ack" || type == "error")) {
+      persist_reply(c, text, type == "ack", received_ns);
       return;
     }
     if (type == "ack") {
@@ -1157,6 +1172,95 @@ class bench final : public connection_events {
     return r.ready == count && alive == count;
   }
 
+  // --- persist --------------------------------------------------------------
+  // Publishers that each keep `window` publishes with ids unacknowledged, on topics of
+  // their own: acknowledged publishes per second, and the time from a publish's send to
+  // its ack. Against a store that acks after its commit, that is the persisted rate.
+
+  void persist_send(connection& c) {
+    while (c.unacknowledged < static_cast<std::size_t>(opt_.window) &&
+           c.current_state() == connection::state::open) {
+      const std::uint64_t id = c.next_id++;
+      c.sent_ns[id % c.sent_ns.size()] = now_ns();
+      persist_frame_.assign(R"({"type":"publish","id":)");
+      persist_frame_ += std::to_string(id);
+      persist_frame_ += R"(,"topic":)";
+      persist_frame_ += json_object::quote(c.topic);
+      persist_frame_ += R"(,"data":{"p":")";
+      persist_frame_.append(static_cast<std::size_t>(std::max(0L, opt_.payload_bytes - 8)), 'x');
+      persist_frame_ += "\"}}";
+      c.queue_text(persist_frame_);
+      ++c.unacknowledged;
+    }
+    c.flush();
+  }
+
+  void persist_reply(connection& c, std::string_view text, bool acked, std::int64_t received_ns) {
+    // `{"type":"ack","id":<id>,...}` and `{"type":"error","id":<id>,...}`
+    const std::size_t at = text.find("\"id\":");
+    const std::uint64_t id = at == std::string_view::npos ? 0 : std::strtoull(text.data() + at + 5, nullptr, 10);
+    if (c.unacknowledged > 0) --c.unacknowledged;
+    if (!persist_measuring_) {
+    } else if (acked) {
+      ++persist_acked_;
+      histogram_.record(received_ns - c.sent_ns[id % c.sent_ns.size()]);
+    } else {
+      ++persist_refused_;
+      if (first_error_.empty()) first_error_ = std::string(text.substr(0, 300));
+    }
+    if (persisting_) persist_send(c);
+  }
+
+  bool run_persist(json_object& out) {
+    const auto count = static_cast<std::size_t>(opt_.publishers);
+    const open_result pubs = open_connections(count, role::publisher, nullptr, 65536, 0);
+    std::printf("persist: %zu publishers connected\n", pubs.ready);
+    std::fflush(stdout);
+    if (pubs.ready != count) {
+      out.add("setup_failed", true);
+      return false;
+    }
+    std::size_t index = 0;
+    for (auto* c : of_kind(role::publisher)) {
+      c->topic = opt_.topic + ".persist." + std::to_string(index++);
+      c->sent_ns.assign(static_cast<std::size_t>(opt_.window), 0);
+    }
+    histogram_.reset();
+    persisting_ = true;
+    for (auto* c : of_kind(role::publisher)) persist_send(*c);
+    run_for(opt_.warmup);
+    persist_measuring_ = true;
+    const double cpu_start = cpu_seconds();
+    const auto start = clock_type::now();
+    run_for(opt_.seconds);
+    const double seconds = seconds_since(start);
+    persist_measuring_ = false;
+    persisting_ = false;
+    const double client_cpu = (cpu_seconds() - cpu_start) / seconds;
+    // Let the acks still owed arrive before the connections go.
+    run_until(clock_type::now() + from_seconds(opt_.drain), [&] {
+      for (auto* c : of_kind(role::publisher))
+        if (c->unacknowledged > 0) return false;
+      return true;
+    });
+    const double rate = static_cast<double>(persist_acked_) / seconds;
+    std::printf("persist: %.0f acknowledged publishes/s, ack p50 %.2f ms, p99 %.2f ms, %" PRIu64 " refused\n", rate,
+                histogram_.percentile_ms(0.5), histogram_.percentile_ms(0.99), persist_refused_);
+    std::fflush(stdout);
+    out.add("publishers", static_cast<std::uint64_t>(count))
+        .add("window", static_cast<std::uint64_t>(opt_.window))
+        .add("payload_bytes", static_cast<std::uint64_t>(opt_.payload_bytes))
+        .add("seconds", seconds)
+        .add("acknowledged", persist_acked_)
+        .add("acknowledged_per_s", rate)
+        .add("refused", persist_refused_)
+        .add("ack_p50_ms", histogram_.percentile_ms(0.5))
+        .add("ack_p99_ms", histogram_.percentile_ms(0.99))
+        .add("ack_max_ms", histogram_.max_ms())
+        .add("client_cpu", client_cpu);
+    return persist_acked_ > 0 && lost_ == 0;
+  }
+
   // --- overload -------------------------------------------------------------
 
   // Keeps one write of about 64 KiB of publishes in flight on a publisher.
@@ -1341,6 +1445,13 @@ class bench final : public connection_events {
   std::uint64_t stale_deliveries_ = 0;
   std::uint64_t error_frames_ = 0;
   std::string first_error_;
+
+  // Persist publishers.
+  bool persisting_ = false;
+  bool persist_measuring_ = false;
+  std::uint64_t persist_acked_ = 0;
+  std::uint64_t persist_refused_ = 0;
+  std::string persist_frame_;
 
   // Overload publishers.
   bool flooding_ = false;

@@ -17,6 +17,13 @@
 #   overload  8 publishers as fast as the sockets take, 10 healthy and 10 never-reading subscribers;
 #             server memory during and after
 #   sweep     fan-out rate raised until < 99% delivered or p99 >= 50 ms; highest passing deliveries/s
+#   persist   4 publishers, each with 100 publishes unacknowledged, on topics of their own;
+#             acknowledged publishes/s and the send-to-ack latency (the storage comparison)
+#
+# Besides the four servers above, `sqlite` and `sqlite_buffered` are pubsub_server with
+# `--store sqlite` (acknowledged and buffered durability) on a fresh database file each
+# run: SERVERS="switchboard sqlite sqlite_buffered" SCENARIOS="persist fanout" compares
+# the stores in one run.
 #
 # Build first (this script builds nothing):
 #   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSWITCHBOARD_BUILD_BENCHMARKS=ON \
@@ -71,13 +78,14 @@ scenario_args() {
     rtt) echo "--mode rtt --rate 1000 --seconds 5 --payload-bytes 64" ;;
     idle) echo "--mode idle --connections 10000 --hold 3" ;;
     overload) echo "--mode overload --publishers 8 --subscribers 10 --slow 10 --seconds 5 --hold 5 --rss-cap-mb $RSS_CAP_MB" ;;
+    persist) echo "--mode persist --publishers 4 --window 100 --seconds 5 --payload-bytes 64" ;;
     sweep) echo "--mode fanout --sweep --subscribers 1000 --seconds 2 --warmup 0.5 --drain 2 --payload-bytes 64 --sweep-start 10 --sweep-factor 2 --sweep-refine 2" ;;
     *) die "unknown scenario $1" ;;
   esac
 }
 scenario_timeout() {
   case $1 in
-    fanout | rtt) echo 60 ;;
+    fanout | rtt | persist) echo 60 ;;
     idle) echo 240 ;;
     overload) echo 120 ;;
     sweep) echo 300 ;;
@@ -88,7 +96,7 @@ scenario_timeout() {
 available=()
 for server in $SERVERS; do
   case $server in
-    switchboard | adapter)
+    switchboard | adapter | sqlite | sqlite_buffered)
       if [[ -x $PUBSUB ]]; then available+=("$server"); else echo "skipping $server: $PUBSUB not built"; fi ;;
     naive)
       if [[ -x $NAIVE ]]; then available+=(naive); else echo "skipping naive: $NAIVE not built"; fi ;;
@@ -147,6 +155,10 @@ start_server() {
   case $1 in
     switchboard) cmd=("$PUBSUB" --port 0 --rate-limit 0) ;;
     adapter) cmd=("$PUBSUB" --port 0 --rate-limit 0 --transport websocketpp) ;;
+    sqlite | sqlite_buffered)
+      rm -f "$WORK"/bench.db*
+      cmd=("$PUBSUB" --port 0 --rate-limit 0 --store sqlite --db "$WORK/bench.db" --durability)
+      if [[ $1 == sqlite ]]; then cmd+=(acknowledged); else cmd+=(buffered); fi ;;
     naive) cmd=("$NAIVE" --port 0) ;;
     node) cmd=(node "$HERE/peers/node_ws_server.js" --port 0) ;;
   esac
@@ -285,6 +297,10 @@ METRICS = [
     ("overload", "reading subscriber msgs (min)", ("loadgen", "healthy_delivered_min"), True),
     ("overload", "reading subscribers still connected", ("loadgen", "healthy_alive"), True),
     ("overload", "slow subscribers cut", ("loadgen", "slow_disconnected"), True),
+    ("persist", "acknowledged publishes/s", ("loadgen", "acknowledged_per_s"), True),
+    ("persist", "ack latency p50 ms", ("loadgen", "ack_p50_ms"), False),
+    ("persist", "ack latency p99 ms", ("loadgen", "ack_p99_ms"), False),
+    ("persist", "publishes refused", ("loadgen", "refused"), False),
 ]
 
 def get(row, path):
