@@ -2,6 +2,7 @@
 // /health over WebSocket, and the HTTP API for backends, on one port, driven by the host's own io_context, with JWT
 // authentication when a key is given (and challenge-response login when it can sign).
 #include <switchboard/challenge_login.hpp>
+#include <switchboard/dashboard.hpp>
 #include <switchboard/http_api.hpp>
 #include <switchboard/jwt_auth.hpp>
 #include <switchboard/rules_auth.hpp>
@@ -70,6 +71,7 @@ const char* const usage = R"(usage: pubsub_server [options]
   --auth-timeout-ms N          time for in-band auth to succeed (default 10000)
   --rules FILE                 authorization rules (JSON, docs/security.md); without them any
                                connection may subscribe to anything and publish anywhere
+  --no-dashboard               serve no dashboard at / and publish no system.stats
   --help                       this text
 )";
 
@@ -107,8 +109,10 @@ class server_auth {
   switchboard::insecure_token_auth demo_;
 };
 
-// --rules, when given, restrict whichever of the two authenticates.
-using server_hub = switchboard::basic_hub<switchboard::policies<switchboard::rules_auth<server_auth>>>;
+// --rules, when given, restrict whichever of the two authenticates. The hooks count
+// publishes per topic (bounded) for the dashboard's busiest topics.
+using server_hub = switchboard::basic_hub<switchboard::policies<switchboard::rules_auth<server_auth>, switchboard::memory_store,
+                                                                switchboard::no_user_data, switchboard::topic_rate_sampler>>;
 
 const char* const demo_auth_warning = R"(pubsub_server: WARNING: INSECURE DEMO AUTH. No JWT key was given (--jwt-hs256-secret or
 pubsub_server: WARNING: --jwt-ed25519-public-key), so the handshake token is taken as the
@@ -128,6 +132,7 @@ int main(int argc, char** argv) {
   switchboard::jwt_verify_options jwt_options;
   switchboard::http_api_options api;
   std::optional<std::string> rules_file;
+  bool dashboard = true;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -141,6 +146,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--in-band-auth") {
       cfg.in_band_auth = true;
+      continue;
+    }
+    if (arg == "--no-dashboard") {
+      dashboard = false;
       continue;
     }
     if (i + 1 >= argc) fail("option " + std::string(arg) + " needs a value");
@@ -242,6 +251,10 @@ int main(int argc, char** argv) {
     std::cerr << demo_auth_warning << std::flush;
   }
 
+  if (dashboard && !rules)
+    std::cerr << "pubsub_server: warning: the dashboard at / and its system.stats are readable by anyone who can "
+                 "connect; with --rules, only by the roles the rules allow (docs/dashboard.md), or --no-dashboard\n";
+
   if (api.keys.empty())
     std::cerr << "pubsub_server: warning: no --api-key: anyone who reaches the port may use /api/* (publish, direct)\n";
 
@@ -254,11 +267,15 @@ int main(int argc, char** argv) {
   std::unique_ptr<switchboard::websocketpp_server> adapter;
 #endif
   std::uint16_t port = 0;
+  switchboard::dashboard_options dashboard_options;
+  dashboard_options.websocket_path = options.path;
+  std::optional<switchboard::stats_publisher> stats;
   try {
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (transport == "websocketpp") {
       adapter = std::make_unique<switchboard::websocketpp_server>(hub, options);
       switchboard::add_http_api(hub, *adapter, std::move(api));
+      if (dashboard) stats = switchboard::add_dashboard(hub, *adapter, dashboard_options);
       adapter->start();
       port = adapter->port();
     }
@@ -266,6 +283,7 @@ int main(int argc, char** argv) {
     if (transport == "native") {
       native = std::make_unique<switchboard::websocket_server>(hub, options);
       switchboard::add_http_api(hub, *native, std::move(api));
+      if (dashboard) stats = switchboard::add_dashboard(hub, *native, dashboard_options);
       native->start();
       port = native->port();
     }
@@ -298,6 +316,7 @@ int main(int argc, char** argv) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const std::error_code& ec, int) {
     if (ec) return;
+    if (stats) stats->stop();
     if (native) native->shutdown();
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (adapter) adapter->shutdown();
