@@ -2,6 +2,7 @@
 // /health over WebSocket, and the HTTP API for backends, on one port, driven by the host's own io_context, with JWT
 // authentication when a key is given (and challenge-response login when it can sign).
 #include <switchboard/challenge_login.hpp>
+#include <switchboard/dashboard.hpp>
 #include <switchboard/http_api.hpp>
 #include <switchboard/jwt_auth.hpp>
 #include <switchboard/rules_auth.hpp>
@@ -78,6 +79,7 @@ const char* const usage = R"(usage: pubsub_server [options]
   --auth-timeout-ms N          time for in-band auth to succeed (default 10000)
   --rules FILE                 authorization rules (JSON, docs/security.md); without them any
                                connection may subscribe to anything and publish anywhere
+  --no-dashboard               serve no dashboard at / and publish no system.stats
   --help                       this text
 )";
 
@@ -115,11 +117,14 @@ class server_auth {
   switchboard::insecure_token_auth demo_;
 };
 
-// --rules, when given, restrict whichever of the two authenticates.
+// --rules, when given, restrict whichever of the two authenticates. The hooks count
+// publishes per topic (bounded) for the dashboard's busiest topics.
 using server_policy = switchboard::rules_auth<server_auth>;
-using memory_hub = switchboard::basic_hub<switchboard::policies<server_policy>>;
+using memory_hub = switchboard::basic_hub<switchboard::policies<server_policy, switchboard::memory_store,
+                                                                switchboard::no_user_data, switchboard::topic_rate_sampler>>;
 #ifdef SWITCHBOARD_EXAMPLE_WITH_SQLITE
-using sqlite_hub = switchboard::basic_hub<switchboard::policies<server_policy, switchboard::sqlite_store>>;
+using sqlite_hub = switchboard::basic_hub<switchboard::policies<server_policy, switchboard::sqlite_store,
+                                                                switchboard::no_user_data, switchboard::topic_rate_sampler>>;
 #endif
 
 // What the command line decided, beyond the hub's config.
@@ -130,6 +135,7 @@ struct server_setup {
   std::optional<switchboard::jwt_key> login_key;  // the key that signs login tokens
   std::optional<std::uint32_t> login_token_ttl_s;
   switchboard::jwt_verify_options jwt_options;
+  bool dashboard = true;
 };
 
 const char* const demo_auth_warning = R"(pubsub_server: WARNING: INSECURE DEMO AUTH. No JWT key was given (--jwt-hs256-secret or
@@ -147,11 +153,15 @@ int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
   std::unique_ptr<switchboard::websocketpp_server> adapter;
 #endif
   std::uint16_t port = 0;
+  switchboard::dashboard_options dashboard_options;
+  dashboard_options.websocket_path = setup.options.path;
+  std::optional<switchboard::stats_publisher> stats;
   try {
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (setup.transport == "websocketpp") {
       adapter = std::make_unique<switchboard::websocketpp_server>(hub, setup.options);
       switchboard::add_http_api(hub, *adapter, std::move(setup.api));
+      if (setup.dashboard) stats = switchboard::add_dashboard(hub, *adapter, dashboard_options);
       adapter->start();
       port = adapter->port();
     }
@@ -159,6 +169,7 @@ int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
     if (setup.transport == "native") {
       native = std::make_unique<switchboard::websocket_server>(hub, setup.options);
       switchboard::add_http_api(hub, *native, std::move(setup.api));
+      if (setup.dashboard) stats = switchboard::add_dashboard(hub, *native, dashboard_options);
       native->start();
       port = native->port();
     }
@@ -195,6 +206,7 @@ int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const std::error_code& ec, int) {
     if (ec) return;
+    if (stats) stats->stop();
     if (native) native->shutdown();
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (adapter) adapter->shutdown();
@@ -236,6 +248,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--in-band-auth") {
       cfg.in_band_auth = true;
+      continue;
+    }
+    if (arg == "--no-dashboard") {
+      setup.dashboard = false;
       continue;
     }
     if (i + 1 >= argc) fail("option " + std::string(arg) + " needs a value");
@@ -349,6 +365,10 @@ int main(int argc, char** argv) {
   } else {
     std::cerr << demo_auth_warning << std::flush;
   }
+
+  if (setup.dashboard && !rules)
+    std::cerr << "pubsub_server: warning: the dashboard at / and its system.stats are readable by anyone who can "
+                 "connect; with --rules, only by the roles the rules allow (docs/dashboard.md), or --no-dashboard\n";
 
   if (api.keys.empty())
     std::cerr << "pubsub_server: warning: no --api-key: anyone who reaches the port may use /api/* (publish, direct)\n";

@@ -1,5 +1,7 @@
 // Consumer check: one hub, two in-memory clients, one publish from alice seen by bob;
-// and a token signed and verified, so libsodium must have come with the package.
+// a token signed and verified, so libsodium must have come with the package; and the
+// dashboard's page, which lives in a generated header that must have come with it too.
+#include <switchboard/dashboard.hpp>
 #include <switchboard/jwt.hpp>
 #include <switchboard/memory_transport.hpp>
 #include <switchboard/switchboard.hpp>
@@ -24,6 +26,10 @@ int main() {
 
   asio::io_context io;
   switchboard::hub hub{io};
+  if (switchboard::detail::dashboard_page({}).find("<title>switchboard dashboard</title>") == std::string::npos) {
+    std::fprintf(stderr, "the dashboard page is not embedded\n");
+    return 1;
+  }
   switchboard::memory_transport transport{hub};
 
   // Frames leave at the end of a loop turn, so each step is followed by one turn.
