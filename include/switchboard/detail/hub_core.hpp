@@ -17,6 +17,7 @@
 #include <switchboard/outbox.hpp>
 #include <switchboard/rate_limiter.hpp>
 #include <switchboard/registry.hpp>
+#include <switchboard/signed_publish.hpp>
 #include <switchboard/store.hpp>
 #include <switchboard/topic.hpp>
 #include <switchboard/transport.hpp>
@@ -106,6 +107,7 @@ class hub_core {
   std::uint64_t publish_stamp = 0;
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
   audit_hook on_audit;
+  signature_check check_signature = nullptr;  // signed publishes (signed_publish.hpp); none: refused
   hooks_type hooks;
   // Token expiry and the in-band auth timeout of every connection (`identity::expires_at`).
   deadline_queue deadlines{io, [this](std::uint64_t id, deadline_queue::clock::time_point when) { deadline_due(id, when); }};
@@ -181,10 +183,11 @@ class hub_core {
   }
 
   publish_result publish_json(std::string_view topic, std::string_view data, const std::optional<std::string>* from,
-                              std::uint32_t exclude) {
+                              std::uint32_t exclude, std::string_view sig = {}) {
     const auto start = arrival_or_now();
     const auto ts = timestamp();
-    auto [seq, frame] = store.append(topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data); });
+    auto [seq, frame] =
+        store.append(topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data, sig); });
     const std::size_t recipients = fan_out(topic, frame, exclude, message_class::message, start);
     published(topic, seq, from, recipients);
     return {seq, recipients, {}};
