@@ -57,7 +57,8 @@ struct server_view {
 
   void on_message(sb::connection_id, const sb::identity& who, sb::frame_kind, std::string_view payload) {
     if (payload.find(R"("type":"direct")") == std::string_view::npos) return;
-    const bool leaked = payload.find(alice_says) != std::string_view::npos || payload.find(bob_says) != std::string_view::npos;
+    const bool leaked =
+        payload.find(alice_says) != std::string_view::npos || payload.find(bob_says) != std::string_view::npos;
     {
       std::lock_guard<std::mutex> lock(mutex);
       saw_plaintext = saw_plaintext || leaked;
@@ -99,7 +100,8 @@ http_answer http(std::uint16_t port, const std::string& method, const std::strin
   asio::io_context io;
   tcp::socket socket = connect_to(io, port);
   std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (method == "POST") request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  if (method == "POST")
+    request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   request += "\r\n" + body;
   asio::write(socket, asio::buffer(request));
   std::string rest;
@@ -312,7 +314,8 @@ int main() try {
     say("secure_chat: FAILED: the server saw plaintext");
     status = 1;
   }
-  if (status == 0) say("the server routed " + std::to_string(server_view::directs_routed) + " directs and saw only ciphertext");
+  if (status == 0)
+    say("the server routed " + std::to_string(server_view::directs_routed) + " directs and saw only ciphertext");
   return status;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "secure_chat: FAILED: %s\n", e.what());
