@@ -3,6 +3,7 @@
 // authentication when a key is given (and challenge-response login when it can sign).
 #include <switchboard/challenge_login.hpp>
 #include <switchboard/dashboard.hpp>
+#include <switchboard/e2e.hpp>
 #include <switchboard/http_api.hpp>
 #include <switchboard/jwt_auth.hpp>
 #include <switchboard/rules_auth.hpp>
@@ -194,9 +195,11 @@ int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (adapter) login.add_routes(*adapter);
 #endif
+    // Publishes carrying `sig` are checked against the keys users register here.
+    switchboard::verify_signed_publishes(hub);
     std::cerr << "pubsub_server: login: Ed25519 challenge-response on POST /auth/register, /auth/challenge, "
                  "/auth/verify and GET /auth/keys/{user}; tokens last "
-              << login_options.token_ttl.count() << " s\n";
+              << login_options.token_ttl.count() << " s; signed publishes verified\n";
   } else {
     std::cerr << "pubsub_server: login: off (/auth/* needs a key that signs: --jwt-hs256-secret or "
                  "--jwt-ed25519-secret-key)\n";

@@ -1,8 +1,8 @@
 // End-to-end encryption helpers, for clients: key pairs, direct messages encrypted so
 // that only the recipient can read them (libsodium's crypto_box), and Ed25519
 // signatures on published messages. The server never encrypts or decrypts anything: it
-// routes envelopes as opaque `data`. It may verify message signatures
-// (verify_message_signature) against the key a user registered.
+// routes envelopes as opaque `data`. It verifies signed publishes against the key each
+// user registered once `verify_signed_publishes(hub)` is called.
 //
 // Link switchboard::security (or switchboard::switchboard) to get libsodium.
 #ifndef SWITCHBOARD_E2E_HPP
@@ -12,7 +12,10 @@
 #include <switchboard/detail/json.hpp>
 #include <switchboard/detail/jwt_json.hpp>
 #include <switchboard/jwt.hpp>  // detail::require_sodium, detail::bytes_of
+#include <switchboard/signed_publish.hpp>
+#include <switchboard/store.hpp>
 #include <switchboard/topic.hpp>
+#include <switchboard/user_keys.hpp>
 
 #include <sodium.h>
 
@@ -497,6 +500,33 @@ inline bool verify_message_signature(const ed25519_public_key& signer, std::stri
   // Also refuses small-order and non-canonical keys and signatures.
   return crypto_sign_verify_detached(detail::bytes_of(signature), detail::bytes_of(input), input.size(),
                                      signer.data()) == 0;
+}
+
+/// The hub's `signature_check` (signed_publish.hpp): verify_message_signature with the
+/// Ed25519 key the publisher registered. Never throws for bad input.
+///
+/// Thread safety: safe from any thread.
+inline bool registered_key_signed(const user_keys& publisher, std::string_view topic, std::string_view data,
+                                  std::string_view sig) {
+  return verify_message_signature(ed25519_public_key(publisher.ed25519), topic, data, sig);
+}
+
+/// Makes `hub` (a `basic_hub` whose store keeps user keys, as `memory_store` does) verify
+/// every signed publish against the publisher's registered Ed25519 key: one that verifies
+/// is delivered with its `sig`; a bad, unverifiable or anonymous one is refused with
+/// `forbidden` and reported to the audit hook. Without this call the hub refuses every
+/// signed publish. Call on the hub's thread, before it serves requests.
+///
+/// Example:
+/// @code
+/// switchboard::challenge_login login{hub, key};   // registers users' keys
+/// switchboard::verify_signed_publishes(hub);       // checks publishes against them
+/// @endcode
+template <class Hub>
+void verify_signed_publishes(Hub& hub) {
+  static_assert(store_keeps_user_keys<typename Hub::store_type>::value,
+                "verify_signed_publishes needs a store that keeps user keys (see store_keeps_user_keys in store.hpp)");
+  hub.set_signature_check(&registered_key_signed);
 }
 
 /// The `signature` for `POST /auth/verify`: `signer`'s signature of `nonce`, the text

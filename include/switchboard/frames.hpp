@@ -58,15 +58,20 @@ inline shared_frame welcome(connection_id id, const std::optional<std::string>& 
 }
 
 /// A JSON publish as subscribers receive it; `data` (valid JSON) is spliced byte for
-/// byte. `topic` must be a valid topic (its bytes need no escaping).
+/// byte. `topic` must be a valid topic (its bytes need no escaping). A verified `sig`
+/// (signed_publish.hpp) rides along before `data`; empty: none.
 inline shared_frame message(std::string_view topic, std::uint64_t seq, const std::optional<std::string>* from,
-                            std::optional<std::uint64_t> ts, std::string_view data) {
-  frame_writer w(frame_kind::text, 96 + topic.size() + data.size());
+                            std::optional<std::uint64_t> ts, std::string_view data, std::string_view sig = {}) {
+  frame_writer w(frame_kind::text, 96 + topic.size() + data.size() + sig.size());
   w.append(std::string_view(R"({"type":"message","topic":")"));
   w.append(topic);
   w.append(std::string_view(R"(","seq":)"));
   switchboard::detail::append_uint(w, seq);
   detail::append_from_and_timestamp(w, from, ts);
+  if (!sig.empty()) {
+    w.append(std::string_view(R"(,"sig":)"));
+    switchboard::detail::append_json_string(w, sig);
+  }
   w.append(std::string_view(R"(,"data":)"));
   w.append(data);
   w.push_back('}');

@@ -12,6 +12,7 @@
 #include <switchboard/detail/json.hpp>
 #include <switchboard/http.hpp>
 #include <switchboard/hub.hpp>
+#include <switchboard/signed_publish.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -51,18 +52,30 @@ inline http_response api_key_refusal() {
   return r;
 }
 
+// `403` refusing `what` on `target` (with `why`, when given), reported to the audit hook.
+template <class Hub>
+http_response http_api_refuse(Hub& hub, const identity& who, action what, std::string_view target,
+                              std::string_view why = {}) {
+  std::string refused(action_name(what));
+  refused += ' ';
+  refused.append(target.data(), target.size());
+  std::string message = std::string(action_name(what)) + " '" + std::string(target) + "' is not allowed";
+  if (!why.empty()) {
+    refused.append(": ").append(why.data(), why.size());
+    message.append(": ").append(why.data(), why.size());
+  }
+  hub.audit(audit_event{audit_kind::action_refused, 0, who.user ? std::string_view(*who.user) : std::string_view(), {},
+                        refused});
+  return http_error(403, "forbidden", message);
+}
+
 // `403` when `who` may not do `what` on `target` (as over WebSocket: no publishing on
-// the server's own topics); reported to the audit hook.
+// the server's own topics).
 template <class Hub>
 std::optional<http_response> http_api_refusal(Hub& hub, const identity& who, action what, std::string_view target) {
   if (!(what == action::publish && is_server_topic(target)) && hub.auth().authorize(who, what, target))
     return std::nullopt;
-  std::string refused(action_name(what));
-  refused += ' ';
-  refused.append(target.data(), target.size());
-  hub.audit(audit_event{audit_kind::action_refused, 0, who.user ? std::string_view(*who.user) : std::string_view(), {},
-                        refused});
-  return http_error(403, "forbidden", std::string(action_name(what)) + " '" + std::string(target) + "' is not allowed");
+  return http_api_refuse(hub, who, what, target);
 }
 
 // True when `Server` can answer a route later (`add_async_route`).
@@ -83,6 +96,12 @@ void serve_api_publish(Hub& hub, const http_request& request, const identity& wh
   if (classify_topic(*req.topic) != topic_kind::exact)
     return answer(http_error(400, "bad_request", "topic must be a valid topic without wildcards"));
   if (auto refusal = http_api_refusal(hub, who, action::publish, *req.topic)) return answer(std::move(*refusal));
+  // An HTTP publish reaches subscribers from no user: no registered key to check a
+  // `sig` against, so it is refused as a WebSocket publish from no user would be.
+  if (req.sig)
+    return answer(http_api_refuse(
+        hub, who, action::publish, *req.topic,
+        signed_publish_refusal(hub.store(), nullptr, std::nullopt, *req.topic, req.data, *req.sig)));
   const publish_result result = hub.publish(*req.topic, req.data);
   if (result.failure) {
     const error code = protocol_error_of(result.failure);
@@ -114,7 +133,8 @@ void serve_api_publish(Hub& hub, const http_request& request, const identity& wh
 /// | `GET /api/stats` | `200` the hub's counters |
 /// A publish goes through the same checks as a WebSocket publish — topic syntax, no
 /// `system.` topics, the auth policy's `authorize` for the key's identity — and reaches
-/// subscribers with `from: null`, with the next `seq` of its topic. Refusals: `401`
+/// subscribers with `from: null`, with the next `seq` of its topic; a body carrying
+/// `sig` is refused (`403`: a message from no user has no key to verify it with). Refusals: `401`
 /// without a valid key (when keys are configured), `400` with `bad_json` or
 /// `bad_request`, `403` `forbidden`. Bodies are bounded by the server's request limit
 /// (`max_message_bytes`: `413` above it). With a store that acknowledges after a commit

@@ -19,6 +19,7 @@
 #include <switchboard/policies.hpp>
 #include <switchboard/registry.hpp>
 #include <switchboard/requests.hpp>
+#include <switchboard/signed_publish.hpp>
 #include <switchboard/switchboard_fwd.hpp>
 #include <switchboard/topic.hpp>
 #include <switchboard/transport.hpp>
@@ -183,6 +184,11 @@ class basic_hub final : private hub_endpoint {
   /// Receives every security event of this hub and its transports (refused handshakes,
   /// refused actions, rate limiting, expiry closes, ...); replaces the previous hook.
   void set_audit_hook(audit_hook hook) { core_.on_audit = std::move(hook); }
+  /// Makes signed publishes (a `sig` beside `data`) deliverable: each is checked with
+  /// `check` against the publisher's key in the store (which must keep user keys), and
+  /// refused with `forbidden` when it does not verify. Null (the default) refuses every
+  /// signed publish. e2e.hpp's `verify_signed_publishes(hub)` installs libsodium's check.
+  void set_signature_check(signature_check check) noexcept { core_.check_signature = check; }
   /// Reports a security event to the audit hook, if one is set: for components outside
   /// the hub (login routes, API-key checks) that refuse on the hub's behalf.
   void audit(const audit_event& event) const {
@@ -362,6 +368,9 @@ class basic_hub final : private hub_endpoint {
     std::optional<std::string> user;
     if (e->who.user && !e->value.refused) user = e->who.user;
     core_.registry.erase(id);
+    // With nobody connected no deadline matters; an armed timer would keep the host's
+    // run() from returning after a shutdown until the latest token expired.
+    if (core_.registry.connection_count() == 0) core_.deadlines.clear();
     if (user && core_.registry.connections_of(*user).empty()) core_.announce_presence(*user, "offline");
     core_.out.removed();
   }

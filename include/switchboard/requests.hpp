@@ -47,18 +47,22 @@ bool require_exact_topic(Core& core, typename Core::entry_type& e, const parsed_
 
 // Answers `forbidden` for an action on `target` and reports it to the audit hook. The
 // message reads the same whether or not the target exists or has subscribers.
+// `why`, when given, is added to both (": <why>").
 template <class Core>
-void refuse_action(Core& core, typename Core::entry_type& e, std::string_view id, action what, std::string_view target) {
+void refuse_action(Core& core, typename Core::entry_type& e, std::string_view id, action what, std::string_view target,
+                   std::string_view why = {}) {
   std::string message(action_name(what));
   message += " '";
   message.append(target.data(), target.size());
   message += "' is not allowed";
+  if (!why.empty()) message.append(": ").append(why.data(), why.size());
   core.send_error(e, id, error::forbidden, message);
   ++core.stats.forbidden;
   if (core.on_audit) {
     std::string what_and_target(action_name(what));
     what_and_target += ' ';
     what_and_target.append(target.data(), target.size());
+    if (!why.empty()) what_and_target.append(": ").append(why.data(), why.size());
     core.audit(audit_kind::action_refused, e, what_and_target);
   }
 }
@@ -80,6 +84,17 @@ bool may_publish(Core& core, typename Core::entry_type& e, std::string_view id, 
     return false;
   }
   return authorized(core, e, id, action::publish, topic);
+}
+
+// A publish carrying `sig`: delivered only when it verifies against the publisher's
+// registered key; otherwise `forbidden`, before any seq is taken.
+template <class Core>
+bool signature_verified(Core& core, typename Core::entry_type& e, const parsed_request& req) {
+  const std::string_view why = switchboard::detail::signed_publish_refusal(core.store, core.check_signature, e.who.user,
+                                                                           *req.topic, req.data, *req.sig);
+  if (why.empty()) return true;
+  refuse_action(core, e, req.id, action::publish, *req.topic, why);
+  return false;
 }
 
 // The `topics` list of subscribe/unsubscribe: present, non-empty, within limits.
@@ -261,7 +276,9 @@ void publish(Core& core, typename Core::entry_type& e, const parsed_request& req
   if (!detail::require_exact_topic(core, e, req)) return;
   if (req.data.empty()) return core.send_error(e, req.id, error::bad_request, "data is required");
   if (!detail::may_publish(core, e, req.id, *req.topic)) return;
-  const auto result = core.publish_json(*req.topic, req.data, &e.who.user, Core::registry_type::slot_of(e.id));
+  if (req.sig && !detail::signature_verified(core, e, req)) return;
+  const auto result = core.publish_json(*req.topic, req.data, &e.who.user, Core::registry_type::slot_of(e.id),
+                                        req.sig ? std::string_view(*req.sig) : std::string_view());
   if (result.failure) return detail::refuse_publish(core, e, req.id, result.failure);
   if (!req.id.empty()) {
     std::string data = R"({"seq":)";

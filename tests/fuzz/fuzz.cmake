@@ -1,6 +1,6 @@
-# fuzz_websocket_reader, fuzz_http_parser, fuzz_access_rules: libFuzzer targets for the
-# socket-free parsers (tests/fuzz/README.md). Included from tests/CMakeLists.txt. They
-# need Clang's libFuzzer, so other compilers skip them.
+# fuzz_websocket_reader, fuzz_http_parser, fuzz_access_rules, fuzz_jwt: libFuzzer targets
+# for the socket-free parsers and the token verifier (tests/fuzz/README.md). Included
+# from tests/CMakeLists.txt. They need Clang's libFuzzer, so other compilers skip them.
 #
 # Each CTest test fuzzes for 30 seconds, starting from a copy of the seed corpus made in
 # the build tree, so that what the run adds never lands in the repository.
@@ -27,10 +27,15 @@ if(NOT SWITCHBOARD_HAVE_LIBFUZZER)
   return()
 endif()
 
-foreach(parser websocket_reader http_parser access_rules)
+foreach(parser websocket_reader http_parser access_rules jwt)
   set(target fuzz_${parser})
   add_executable(${target} ${CMAKE_CURRENT_LIST_DIR}/${target}.cpp)
-  target_link_libraries(${target} PRIVATE switchboard::core)
+  if(parser STREQUAL "jwt")
+    # The token verifier signs and verifies with libsodium.
+    target_link_libraries(${target} PRIVATE switchboard::security)
+  else()
+    target_link_libraries(${target} PRIVATE switchboard::core)
+  endif()
   # UBSan findings abort like ASan's, so libFuzzer records them as crashes.
   target_compile_options(${target} PRIVATE
     ${switchboard_fuzz_flags} ${switchboard_fuzz_ignorelist} -fno-sanitize-recover=all -fno-omit-frame-pointer -g)

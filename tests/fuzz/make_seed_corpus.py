@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of tests/fuzz/ (corpus/websocket_reader, corpus/http_parser,
-corpus/access_rules).
+corpus/access_rules, corpus/jwt).
 
 The seeds are small, valid or nearly valid inputs that reach each part of the parsers
 quickly; the fuzzer mutates from there. Run it again after changing an input layout:
     python3 tests/fuzz/make_seed_corpus.py
 """
+import base64
+import hashlib
+import hmac
 import os
 import struct
 
@@ -139,6 +142,52 @@ ACCESS_RULES = {
 }
 
 
+# fuzz_jwt: byte 0 is settings (bit 0 EdDSA, bit 1 the target signs, bit 2 issuer and
+# audience required, bit 3 exp optional, bits 4-5 the leeway). The target's clock reads
+# 1700000000 and its HS256 secret is below; its Ed25519 key exists only inside it, so
+# EdDSA seeds let the target sign (bit 1).
+EDDSA, TARGET_SIGNS, ISSUER_AND_AUDIENCE, EXP_OPTIONAL, LEEWAY_30S = 1, 2, 4, 8, 16
+JWT_SECRET = b"fuzz_jwt secret, thirty-two bytes long"
+CLAIMS = b'{"sub":"alice","roles":["admin","member"],"exp":1800000000,"iat":1700000000}'
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def hs256_token(header, claims):
+    signing_input = b64url(header) + b"." + b64url(claims)
+    return signing_input + b"." + b64url(hmac.new(JWT_SECRET, signing_input, hashlib.sha256).digest())
+
+
+def jwt_seed(settings, header, claims=None):
+    """A token as sent (claims None), or header and claims for the target to sign."""
+    return bytes([settings]) + (header if claims is None else header + b"\0" + claims)
+
+
+HS256 = b'{"alg":"HS256","typ":"JWT"}'
+JWT = {
+    "hs256_valid": jwt_seed(0, hs256_token(HS256, CLAIMS)),
+    "hs256_tampered": jwt_seed(0, hs256_token(HS256, CLAIMS)[:-2] + b"AA"),
+    "alg_none": jwt_seed(0, b64url(b'{"alg":"none"}') + b"." + b64url(CLAIMS) + b"."),
+    "alg_hs256_for_eddsa_key": jwt_seed(EDDSA, hs256_token(HS256, CLAIMS)),
+    "padded_parts": jwt_seed(0, base64.urlsafe_b64encode(HS256) + b"." + base64.urlsafe_b64encode(CLAIMS) + b".AA=="),
+    "eddsa_signed": jwt_seed(EDDSA | TARGET_SIGNS, b'{"alg":"EdDSA"}', CLAIMS),
+    "hs256_signed": jwt_seed(TARGET_SIGNS, HS256, CLAIMS),
+    "issuer_audience": jwt_seed(TARGET_SIGNS | ISSUER_AND_AUDIENCE, HS256,
+                                b'{"sub":"bob","exp":1700000100.5,"nbf":1699999999,"iss":"fuzz-issuer",'
+                                b'"aud":["other","fuzz-audience"]}'),
+    "no_exp": jwt_seed(TARGET_SIGNS | EXP_OPTIONAL, HS256, b'{"sub":"carol"}'),
+    "expired_within_leeway": jwt_seed(TARGET_SIGNS | LEEWAY_30S, HS256, b'{"sub":"dave","exp":1699999990}'),
+    "crit_header": jwt_seed(TARGET_SIGNS, b'{"alg":"HS256","crit":["exp"]}', CLAIMS),
+    "duplicate_sub": jwt_seed(TARGET_SIGNS, HS256, b'{"sub":"alice","sub":"root","exp":1800000000}'),
+    "escaped_claims": jwt_seed(TARGET_SIGNS, b'{"\\u0061lg":"HS256"}',
+                               b'{"sub":"\\u00e9\\ud83d\\ude00","roles":["\\u0000"],"exp":18e8}'),
+    "nested": jwt_seed(TARGET_SIGNS, HS256, b'{"sub":"x","exp":1800000000,"x":' + b"[" * 20 + b"]" * 20 + b"}"),
+    "wrong_shapes": jwt_seed(TARGET_SIGNS, HS256, b'{"sub":7,"roles":"admin","exp":"tomorrow"}'),
+}
+
+
 def write(directory, seeds):
     path = os.path.join(HERE, "corpus", directory)
     os.makedirs(path, exist_ok=True)
@@ -151,3 +200,4 @@ if __name__ == "__main__":
     write("websocket_reader", WEBSOCKET)
     write("http_parser", HTTP)
     write("access_rules", ACCESS_RULES)
+    write("jwt", JWT)

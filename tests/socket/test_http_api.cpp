@@ -170,6 +170,32 @@ TEST_CASE("http api: the server's own topics and what the auth policy refuses ar
   CHECK(audited);
 }
 
+TEST_CASE("http api: a signed publish is 403, since an HTTP publish has no user whose key could verify it",
+          "[socket][http_api]") {
+  api_server<> api(false);
+  ws_test_client sub;
+  sub.open(api.port(), {"/ws?token=alice", {}, {}, 0});
+  REQUIRE(sub.send_text(R"({"type":"subscribe","id":1,"topics":["orders.eu"]})"));
+  REQUIRE(str(sub.recv_json(), "type") == "ack");
+
+  const std::string sig(88, 'A');
+  const http_result r =
+      http_request(api.port(), "POST", "/api/publish", R"({"topic":"orders.eu","data":{"n":1},"sig":")" + sig + "\"}");
+  CHECK(r.status == 403);
+  CHECK(error_code_of(r) == "forbidden");
+  CHECK(str(json_body(r)["error"], "message") ==
+        "publish 'orders.eu' is not allowed: a signed message needs a publishing user");
+  const auto log = api.audit_log();
+  REQUIRE(log.size() == 1);
+  CHECK(log[0] == "action_refused publish orders.eu: a signed message needs a publishing user");
+  // Nothing was published: the next publish is seq 1.
+  const http_result unsigned_publish =
+      http_request(api.port(), "POST", "/api/publish", R"({"topic":"orders.eu","data":{"n":2}})");
+  REQUIRE(unsigned_publish.status == 200);
+  CHECK(json_body(unsigned_publish)["seq"].GetUint64() == 1);
+  CHECK(sub.recv_json()["data"]["n"].GetInt() == 2);
+}
+
 TEST_CASE("http api: with keys configured, /api/* needs Authorization: Bearer with one of them", "[socket][http_api]") {
   api_server<> api(true);
   const std::string body = R"({"topic":"a","data":1})";

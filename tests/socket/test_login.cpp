@@ -105,6 +105,7 @@ class login_server {
                 [this, options, signing_key](login_test_server::hub_type& hub, server_under_test& server) {
                   login_.emplace(hub, signing_key, options);
                   login_->add_routes(server);
+                  sb::verify_signed_publishes(hub);
                   hub.set_audit_hook([this](const sb::audit_event& e) {
                     events_.push_back({e.kind, std::string(e.user), std::string(e.detail)});
                   });
@@ -248,6 +249,66 @@ TEST_CASE("login: register, challenge, sign, verify, then the token opens the We
     REQUIRE(claims.ok());
     CHECK(*claims.claims().expires_at - *claims.claims().issued_at == std::chrono::seconds(120));
   }
+}
+
+TEST_CASE("login: a signed publish verifies against the key registered at login, and subscribers get its sig",
+          "[socket][login]") {
+  login_server server;
+  const auto alice_signing = sb::ed25519_key_pair::generate();
+  const auto alice_box = sb::x25519_key_pair::generate();
+  REQUIRE(server
+              .post("/auth/register", R"({"user":"alice","ed25519_public_key":")" +
+                                          alice_signing.public_key().to_base64() + R"(","x25519_public_key":")" +
+                                          alice_box.public_key().to_base64() + R"("})")
+              .status == 201);
+  const user_key_pairs bob;
+  REQUIRE(server.register_user("bob", bob).status == 201);
+  const auto token_of = [&](const std::string& user, auto&& sign) {
+    const std::string nonce = server.challenge(user);
+    const http_result verified = server.verify(user, nonce, sign(nonce));
+    REQUIRE(verified.status == 200);
+    return str(json_of(verified), "token");
+  };
+  const std::string alice_token =
+      token_of("alice", [&](const std::string& nonce) { return sb::sign_login_challenge(alice_signing, nonce); });
+  const std::string bob_token = token_of("bob", [&](const std::string& nonce) { return bob.sign(nonce); });
+
+  ws_test_client alice, subscriber;
+  alice.open(server.port(), {"/ws", {"Authorization: Bearer " + alice_token}, {}, 0});
+  subscriber.open(server.port(), {"/ws", {"Authorization: Bearer " + bob_token}, {}, 0});
+  for (ws_test_client* c : {&alice, &subscriber}) {
+    REQUIRE(c->send_text(R"({"type":"subscribe","id":1,"topics":["room.1"]})"));
+    REQUIRE(str(c->recv_type("ack"), "type") == "ack");
+  }
+
+  const std::string data = R"({"text":"signed by alice"})";
+  const std::string sig = sb::sign_message(alice_signing, "room.1", data);
+  REQUIRE(alice.send_text(R"({"type":"publish","id":2,"topic":"room.1","data":)" + data + R"(,"sig":")" + sig + "\"}"));
+  const rapidjson::Document ack = alice.recv_type("ack");
+  CHECK(num(ack["data"], "seq") == 1);
+
+  const rapidjson::Document message = subscriber.recv_type("message");
+  CHECK(str(message, "from") == "alice");
+  CHECK(str(message, "sig") == sig);
+  // The subscriber checks it itself, with the key anyone can fetch.
+  const http_result keys = server.get("/auth/keys/alice");
+  REQUIRE(keys.status == 200);
+  const auto alice_key = sb::ed25519_public_key::from_base64(str(json_of(keys), "ed25519_public_key"));
+  CHECK(to_json(message["data"]) == data);  // compact, so the parsed data writes back as sent
+  CHECK(sb::verify_message_signature(alice_key, "room.1", data, str(message, "sig")));
+
+  // Alice's signature on bob's connection does not make it bob's: refused, audited, not delivered.
+  REQUIRE(subscriber.send_text(R"({"type":"publish","id":3,"topic":"room.1","data":)" + data + R"(,"sig":")" + sig +
+                               "\"}"));
+  const rapidjson::Document refused = subscriber.recv_type("error");
+  CHECK(str(refused, "code") == "forbidden");
+  CHECK(str(refused, "message") == "publish 'room.1' is not allowed: the signature does not verify");
+  alice.expect_silence(std::chrono::milliseconds(100));
+  const std::vector<audit_record> events = server.audit_events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].kind == sb::audit_kind::action_refused);
+  CHECK(events[0].user == "bob");
+  CHECK(events[0].detail == "publish room.1: the signature does not verify");
 }
 
 TEST_CASE("login: a nonce works once; refusals are 401, audited, and never quote the signature",

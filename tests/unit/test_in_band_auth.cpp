@@ -245,6 +245,24 @@ TEST_CASE("expiry: many connections share one timer; each closes at its own dead
   for (const connection_id id : long_lived) CHECK(h.net.close_code_of(id) == 0);
 }
 
+TEST_CASE("expiry: once every connection is gone, no deadline keeps the host's run() going", "[auth][expiry]") {
+  auth_harness h(in_band());
+  const connection_id a = h.join("alice;ttl_ms=3600000");  // an hour away
+  const connection_id b = h.join("bob;ttl_ms=7200000");
+  h.net.disconnect(a);
+  h.pump();
+  // bob still holds a deadline: the loop has work.
+  h.io.restart();
+  h.io.run_for(20ms);
+  CHECK_FALSE(h.io.stopped());
+  h.net.disconnect(b);
+  h.pump();
+  // A shutdown closes every connection; then run() must return, not wait an hour.
+  h.io.restart();
+  h.io.run_for(2s);
+  CHECK(h.io.stopped());
+}
+
 TEST_CASE("deadline_queue: stale entries are dropped by compact, due ones fire in order", "[auth][expiry]") {
   asio::io_context io;
   std::vector<std::uint64_t> fired;

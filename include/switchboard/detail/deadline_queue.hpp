@@ -52,6 +52,12 @@ class deadline_queue {
 
   std::size_t size() const noexcept { return heap_.size(); }
 
+  /// Forgets every deadline and cancels the timer, so that it keeps no `run()` going.
+  void clear() {
+    heap_.clear();
+    arm();
+  }
+
  private:
   struct entry {
     clock::time_point deadline;

@@ -17,6 +17,7 @@
 #include <switchboard/outbox.hpp>
 #include <switchboard/rate_limiter.hpp>
 #include <switchboard/registry.hpp>
+#include <switchboard/signed_publish.hpp>
 #include <switchboard/store.hpp>
 #include <switchboard/topic.hpp>
 #include <switchboard/transport.hpp>
@@ -117,6 +118,7 @@ class hub_core {
   std::uint64_t publish_stamp = 0;
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
   audit_hook on_audit;
+  signature_check check_signature = nullptr;  // signed publishes (signed_publish.hpp); none: refused
   hooks_type hooks;
   // Acks waiting for their publish's commit, in ticket order (asynchronous stores).
   struct commit_waiter {
@@ -200,11 +202,11 @@ class hub_core {
   }
 
   publish_result publish_json(std::string_view topic, std::string_view data, const std::optional<std::string>* from,
-                              std::uint32_t exclude) {
+                              std::uint32_t exclude, std::string_view sig = {}) {
     const auto start = arrival_or_now();
     const auto ts = timestamp();
     return publish_frame(
-        topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data); }, from, exclude,
+        topic, [&](std::uint64_t s) { return frames::message(topic, s, from, ts, data, sig); }, from, exclude,
         message_class::message, start);
   }
 

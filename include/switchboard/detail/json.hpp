@@ -105,6 +105,7 @@ struct parsed_request {
   std::optional<std::string> type;
   std::string_view id;          ///< raw JSON of a valid id; empty when none
   std::optional<std::string> topic, to, name, token;
+  std::optional<std::string> sig;           ///< publish: the publisher's signature (signed_publish.hpp)
   std::optional<std::vector<std::string>> topics;
   std::vector<since_position> since_topics;  ///< subscribe: `since` as an object
   std::optional<std::uint64_t> since_seq;    ///< history: `since` as a number
@@ -232,7 +233,7 @@ class request_parser {
   bool EndArray(rapidjson::SizeType) { return close(); }
 
  private:
-  enum class field { other, type, id, topic, topics, to, name, token, since, limit, data, params };
+  enum class field { other, type, id, topic, topics, to, name, token, sig, since, limit, data, params };
   enum class kind { null, integer, negative, string, other, container };
 
   explicit request_parser(std::string_view text) : text_(text) {}
@@ -245,6 +246,7 @@ class request_parser {
     if (key == "to") return field::to;
     if (key == "name") return field::name;
     if (key == "token") return field::token;
+    if (key == "sig") return field::sig;
     if (key == "since") return field::since;
     if (key == "limit") return field::limit;
     if (key == "data") return field::data;
@@ -344,6 +346,7 @@ class request_parser {
       case field::to: assign_string(out_.to, k, s, n, "to"); break;
       case field::name: assign_string(out_.name, k, s, n, "name"); break;
       case field::token: assign_string(out_.token, k, s, n, "token"); break;
+      case field::sig: assign_string(out_.sig, k, s, n, "sig"); break;
       case field::topics:
         if (container) out_.topics.emplace(); else invalid("topics");
         break;
