@@ -7,6 +7,7 @@
 #include <switchboard/detail/frame_queue.hpp>
 #include <switchboard/error.hpp>
 #include <switchboard/frame.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/registry.hpp>
 #include <switchboard/transport.hpp>
 
@@ -54,11 +55,12 @@ class outbox {
  public:
   using entry_type = typename Registry::entry;
 
-  outbox(asio::io_context& io, const config& cfg, Registry& registry, hub_stats& stats)
+  outbox(asio::io_context& io, const config& cfg, Registry& registry, hub_stats& stats, const logger& log)
       : io_(io),
         config_(cfg),
         registry_(registry),
         stats_(stats),
+        log_(log),
         queue_frames_limit_(cfg.send_queue_frames),
         queue_bytes_limit_(cfg.send_queue_bytes),
         congested_frames_(cfg.send_queue_frames / 8),
@@ -84,6 +86,13 @@ class outbox {
     if (c.queued_frames + 1 > queue_frames_limit_ || c.queued_bytes + bytes > queue_bytes_limit_) {
       ++stats_.slow_consumers_dropped;
       ++stats_.send_queue_cuts;
+      if (log_.enabled(log_level::warn))
+        log_.write(log_level::warn, "slow_consumer",
+                   {{"connection", e.id},
+                    {"user", user_of(e)},
+                    {"limit", c.queued_frames + 1 > queue_frames_limit_ ? "send_queue_frames" : "send_queue_bytes"},
+                    {"queued_frames", c.queued_frames},
+                    {"queued_bytes", c.queued_bytes}});
       close(e, close_code::try_again_later, "slow consumer");
       return false;
     }
@@ -159,7 +168,10 @@ class outbox {
     c.paused = true;
     paused_.push_back(publisher.id);
     if (transport_) transport_->pause_reading(publisher.id);
-    if (paused_.size() == 1) arm_backlog_timer();
+    if (paused_.size() == 1) {
+      log_.write(log_level::debug, "backlog_pause", {{"backlog_bytes", total_queued_}, {"connection", publisher.id}});
+      arm_backlog_timer();
+    }
   }
 
  private:
@@ -230,6 +242,7 @@ class outbox {
       e->value.out.paused = false;
       if (transport_ && !e->value.out.closing) transport_->resume_reading(id);
     }
+    log_.write(log_level::debug, "backlog_resume", {{"backlog_bytes", total_queued_}, {"publishers", paused_.size()}});
     paused_.clear();
     backlog_timer_.cancel();
   }
@@ -262,15 +275,27 @@ class outbox {
         projected -= std::min(projected, e->value.out.queued_bytes);
         ++stats_.slow_consumers_dropped;
         ++stats_.backlog_cuts;
+        if (log_.enabled(log_level::warn))
+          log_.write(log_level::warn, "backlog_cut",
+                     {{"connection", e->id},
+                      {"user", user_of(*e)},
+                      {"queued_bytes", e->value.out.queued_bytes},
+                      {"backlog_bytes", total_queued_},
+                      {"paused_publishers", paused_.size()}});
         close(*e, close_code::try_again_later, "slow consumer");
       }
     }
+  }
+
+  static log_value user_of(const entry_type& e) noexcept {
+    return e.who.user ? log_value(*e.who.user) : log_value();
   }
 
   asio::io_context& io_;
   const config& config_;
   Registry& registry_;
   hub_stats& stats_;
+  const logger& log_;
   // The limits a fan-out checks per recipient, kept here rather than read through
   // config_, so that the loop needs no load through another object.
   const std::size_t queue_frames_limit_;

@@ -14,6 +14,7 @@
 #include <switchboard/frame.hpp>
 #include <switchboard/frames.hpp>
 #include <switchboard/hooks.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/outbox.hpp>
 #include <switchboard/rate_limiter.hpp>
 #include <switchboard/registry.hpp>
@@ -90,7 +91,7 @@ class hub_core {
         auth(std::move(a)),
         store(std::move(s)),
         started(std::chrono::steady_clock::now()),
-        out(io, settings, registry, stats) {}
+        out(io, settings, registry, stats, log) {}
   hub_core(const hub_core&) = delete;
   hub_core& operator=(const hub_core&) = delete;
 
@@ -102,6 +103,7 @@ class hub_core {
   hub_stats stats;
   registry_type registry;
   broker topics;
+  logger log;  // before `out`, which logs its cuts through it
   outbox<registry_type> out;
   std::uint64_t publish_stamp = 0;
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
