@@ -70,6 +70,8 @@ const char* const usage = R"(usage: pubsub_server [options]
   --auth-timeout-ms N          time for in-band auth to succeed (default 10000)
   --rules FILE                 authorization rules (JSON, docs/security.md); without them any
                                connection may subscribe to anything and publish anywhere
+  --log-level LEVEL            debug, info, warn, error or off (default info): one logfmt
+                               line per record on stderr, never a token, secret or payload
   --help                       this text
 )";
 
@@ -128,6 +130,7 @@ int main(int argc, char** argv) {
   switchboard::jwt_verify_options jwt_options;
   switchboard::http_api_options api;
   std::optional<std::string> rules_file;
+  switchboard::log_level log_level = switchboard::log_level::info;
 
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -185,6 +188,11 @@ int main(int argc, char** argv) {
     }
     else if (arg == "--auth-timeout-ms") cfg.auth_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--rules") rules_file = std::string(value);
+    else if (arg == "--log-level") {
+      const auto level = switchboard::parse_log_level(value);
+      if (!level) fail("--log-level is debug, info, warn, error or off");
+      log_level = *level;
+    }
     else fail("unknown option " + std::string(arg));
   }
   if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");
@@ -248,6 +256,14 @@ int main(int argc, char** argv) {
   // The host owns the event loop; the hub and the server only schedule work on it.
   asio::io_context io;
   server_hub hub{io, cfg, switchboard::rules_auth<server_auth>(std::move(auth), std::move(rules))};
+  // Before the transports start, so that their first records (listening) are written. One
+  // write per line: lines from this process never interleave.
+  hub.set_log_hook(log_level, [line = std::string()](const switchboard::log_record& record) mutable {
+    line.clear();
+    switchboard::append_log_line(line, record, std::chrono::system_clock::now());
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  });
   // Either transport behind the same three calls: start, port, shutdown.
   std::unique_ptr<switchboard::websocket_server> native;
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
