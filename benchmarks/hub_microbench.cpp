@@ -13,6 +13,7 @@
 #include <switchboard/detail/websocket_reader.hpp>
 #include <switchboard/hub.hpp>
 #include <switchboard/jwt.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/memory_transport.hpp>
 #include <switchboard/rules_auth.hpp>
 
@@ -267,9 +268,12 @@ BENCHMARK(BM_parse_publish_request);
 // auth, encode, fan-out, flush and write completions. `Hub` with no hooks (the default
 // policy, whose calls compile away) and with hooks counting every event.
 template <class Hub>
-void client_publish_roundtrip(benchmark::State& state) {
+void client_publish_roundtrip(benchmark::State& state, switchboard::log_level log_threshold = switchboard::log_level::off,
+                              std::uint64_t* log_records = nullptr) {
   constexpr std::size_t subscribers = 1000;
   auto b = std::make_unique<basic_bench_hub<Hub>>();
+  if (log_records)
+    b->hub.set_log_hook(log_threshold, [log_records](const switchboard::log_record&) { ++*log_records; });
   b->add_subscribers(subscribers, {std::string(topic)});
   if (!b->warm_up(subscribers)) {
     state.SkipWithError("warm-up publish did not reach every subscriber");
@@ -295,6 +299,22 @@ void BM_client_publish_roundtrip(benchmark::State& state) { client_publish_round
 BENCHMARK(BM_client_publish_roundtrip);
 void BM_client_publish_roundtrip_hooked(benchmark::State& state) { client_publish_roundtrip<hooked_hub>(state); }
 BENCHMARK(BM_client_publish_roundtrip_hooked);
+
+// The same with a log hook installed: at `error` (every record of the session below it,
+// so none is built), and at `debug` (all enabled: the publish path has no log point, so
+// nothing is written either). Both must match the run without a hook.
+void BM_client_publish_roundtrip_log_error(benchmark::State& state) {
+  std::uint64_t records = 0;
+  client_publish_roundtrip<switchboard::hub>(state, switchboard::log_level::error, &records);
+  state.counters["log_records"] = static_cast<double>(records);
+}
+BENCHMARK(BM_client_publish_roundtrip_log_error);
+void BM_client_publish_roundtrip_log_debug(benchmark::State& state) {
+  std::uint64_t records = 0;
+  client_publish_roundtrip<switchboard::hub>(state, switchboard::log_level::debug, &records);
+  state.counters["log_records"] = static_cast<double>(records);
+}
+BENCHMARK(BM_client_publish_roundtrip_log_debug);
 
 // Authorization rules as a deployment might have them: 10 deny entries and 90 allow
 // entries for publish, mixing literals, wildcards, `{user}` and roles, the last of which

@@ -81,7 +81,7 @@ class handshake_request : public websocketpp::http::parser::request {
   bool checked_ = false;
 };
 
-// websocketpp's error log, forwarded to websocket_options::log when one is set.
+// websocketpp's error log, forwarded to the hub's logger (event `websocketpp`).
 template <class Names>
 class hook_logger {
  public:
@@ -93,21 +93,21 @@ class hook_logger {
   void clear_channels(level channels) { channels_ &= ~channels; }
   void write(level channel, const std::string& message) { write(channel, message.c_str()); }
   void write(level channel, const char* message) {
-    if (!dynamic_test(channel)) return;
+    if ((channels_ & channel) == 0 || !log_) return;
     const log_level severity = channel & (websocketpp::log::elevel::fatal | websocketpp::log::elevel::rerror)
                                    ? log_level::error
-                               : channel & websocketpp::log::elevel::warn ? log_level::warning
+                               : channel & websocketpp::log::elevel::warn ? log_level::warn
                                                                           : log_level::info;
-    (*hook_)(severity, message);
+    log_->write(severity, "websocketpp", {{"message", message}});
   }
   constexpr bool static_test(level) const { return true; }
-  bool dynamic_test(level channel) const { return hook_ && *hook_ && (channels_ & channel) != 0; }
+  bool dynamic_test(level channel) const { return log_ && (channels_ & channel) != 0 && log_->enabled(log_level::warn); }
 
-  void set_hook(const std::function<void(log_level, std::string_view)>* hook) { hook_ = hook; }
+  void set_logger(const logger* log) { log_ = log; }
 
  private:
   level channels_ = 0;
-  const std::function<void(log_level, std::string_view)>* hook_ = nullptr;
+  const logger* log_ = nullptr;
 };
 
 struct server_config : websocketpp::config::asio {
@@ -272,9 +272,6 @@ struct websocketpp_server::impl final : transport {
     return by_slot[slot];
   }
 
-  void log(log_level level, std::string_view text) const {
-    if (options.log) options.log(level, text);
-  }
 
   // --- transport (called by the hub) ----------------------------------------------
 
@@ -298,7 +295,8 @@ struct websocketpp_server::impl final : transport {
       bytes.append(wire.data(), wire.size());
     }
     const message_ptr message(raw, recycle{pool, id});
-    if (const auto ec = con->send(message)) log(log_level::warning, "send failed: " + ec.message());
+    if (const auto ec = con->send(message); ec && hub.log().enabled(log_level::warn))
+      hub.log().write(log_level::warn, "send_failed", {{"connection", id}, {"error", ec.message()}});
     return false;  // the message's deleter reports completion
   }
 
@@ -580,7 +578,9 @@ struct websocketpp_server::impl final : transport {
     if (ec) {
       con->terminate(ec);  // websocketpp's way to release a connection that never started
       if (stopped || ec == websocketpp::error::operation_canceled) return;
-      log(log_level::warning, "accept failed (" + ec.message() + "); retrying");
+      if (hub.log().enabled(log_level::warn))
+        hub.log().write(log_level::warn, "accept_failed",
+                        {{"error", ec.message()}, {"retry_ms", options.accept_retry_delay.count()}});
       return retry_accept();
     }
     con->start();
@@ -600,10 +600,10 @@ struct websocketpp_server::impl final : transport {
     std::error_code ec;
     server.init_asio(&io, ec);
     if (ec) throw std::system_error(ec, "switchboard: init_asio");
-    server.get_elog().set_hook(&options.log);
+    server.get_elog().set_logger(&hub.log());
     server.clear_error_channels(websocketpp::log::elevel::all);
-    if (options.log) server.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror |
-                                                websocketpp::log::elevel::fatal);
+    server.set_error_channels(websocketpp::log::elevel::warn | websocketpp::log::elevel::rerror |
+                              websocketpp::log::elevel::fatal);
     server.set_reuse_addr(true);
     server.set_listen_backlog(options.listen_backlog);
     // Before any handshake: websocketpp reserves an incoming frame's declared size.

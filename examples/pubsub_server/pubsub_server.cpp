@@ -81,6 +81,8 @@ const char* const usage = R"(usage: pubsub_server [options]
   --rules FILE                 authorization rules (JSON, docs/security.md); without them any
                                connection may subscribe to anything and publish anywhere
   --no-dashboard               serve no dashboard at / and publish no system.stats
+  --log-level LEVEL            debug, info, warn, error or off (default info): one logfmt
+                               line per record on stderr, never a token, secret or payload
   --help                       this text
 )";
 
@@ -137,6 +139,7 @@ struct server_setup {
   std::optional<std::uint32_t> login_token_ttl_s;
   switchboard::jwt_verify_options jwt_options;
   bool dashboard = true;
+  switchboard::log_level log_level = switchboard::log_level::info;
 };
 
 const char* const demo_auth_warning = R"(pubsub_server: WARNING: INSECURE DEMO AUTH. No JWT key was given (--jwt-hs256-secret or
@@ -148,6 +151,14 @@ pubsub_server: WARNING: Never expose this server beyond a development machine.
 // Serves `hub` on the transports the command line asked for until SIGINT or SIGTERM.
 template <class Hub>
 int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
+  // Before the transports start, so that their first records (listening) are written. One
+  // write per line: lines from this process never interleave.
+  hub.set_log_hook(setup.log_level, [line = std::string()](const switchboard::log_record& record) mutable {
+    line.clear();
+    switchboard::append_log_line(line, record, std::chrono::system_clock::now());
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  });
   // Either transport behind the same three calls: start, port, shutdown.
   std::unique_ptr<switchboard::websocket_server> native;
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
@@ -302,6 +313,11 @@ int main(int argc, char** argv) {
     else if (arg == "--store") store = std::string(value);
     else if (arg == "--db") db_path = std::string(value);
     else if (arg == "--durability") durability_name = std::string(value);
+    else if (arg == "--log-level") {
+      const auto level = switchboard::parse_log_level(value);
+      if (!level) fail("--log-level is debug, info, warn, error or off");
+      setup.log_level = *level;
+    }
     else fail("unknown option " + std::string(arg));
   }
   if (options.path.empty() || options.path.front() != '/') fail("--path must start with '/'");

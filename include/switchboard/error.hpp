@@ -72,6 +72,8 @@ namespace close_code {
 constexpr std::uint16_t normal = 1000;
 constexpr std::uint16_t going_away = 1001;         ///< server shutting down
 constexpr std::uint16_t protocol_error = 1002;     ///< a frame breaking RFC 6455
+constexpr std::uint16_t no_status = 1005;          ///< reported only: the peer's close frame had no code
+constexpr std::uint16_t abnormal = 1006;           ///< reported only: the connection ended without a close frame
 constexpr std::uint16_t invalid_payload = 1007;    ///< invalid UTF-8 in a text frame
 constexpr std::uint16_t policy_violation = 1008;   ///< auth failure, expired token, per-user limit
 constexpr std::uint16_t message_too_big = 1009;    ///< larger than max_message_bytes

@@ -15,6 +15,7 @@
 #include <switchboard/frame.hpp>
 #include <switchboard/frames.hpp>
 #include <switchboard/handlers.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/memory_store.hpp>
 #include <switchboard/policies.hpp>
 #include <switchboard/registry.hpp>
@@ -183,7 +184,20 @@ class basic_hub final : private hub_endpoint {
 
   /// Receives every security event of this hub and its transports (refused handshakes,
   /// refused actions, rate limiting, expiry closes, ...); replaces the previous hook.
-  void set_audit_hook(audit_hook hook) { core_.on_audit = std::move(hook); }
+  void set_audit_hook(audit_hook hook) {
+    audit_router_.set_application_hook(std::move(hook));
+    core_.on_audit = audit_router_.hook();
+  }
+  /// Sends this hub's and its transports' log records at `threshold` and above to `hook`
+  /// (logging.hpp; an empty hook turns logging off); replaces the previous hook. Security
+  /// events are among them, at warn, besides going to the audit hook. No record carries a
+  /// token, a secret or a message payload. Below the threshold nothing is built or called.
+  void set_log_hook(log_level threshold, log_hook hook) {
+    core_.log.set_hook(threshold, std::move(hook));
+    core_.on_audit = audit_router_.hook();
+  }
+  /// The logger of this hub and its transports, for components that work on its behalf.
+  const logger& log() const noexcept override { return core_.log; }
   /// Makes signed publishes (a `sig` beside `data`) deliverable: each is checked with
   /// `check` against the publisher's key in the store (which must keep user keys), and
   /// refused with `forbidden` when it does not verify. Null (the default) refuses every
@@ -354,6 +368,11 @@ class basic_hub final : private hub_endpoint {
     core_.arrival = {};
   }
 
+  std::string_view user_of(connection_id id) noexcept override {
+    const entry_type* e = core_.registry.find(id);
+    return e && e->who.user ? std::string_view(*e->who.user) : std::string_view();
+  }
+
   void on_write_complete(connection_id id) override {
     if (entry_type* e = core_.registry.find(id)) core_.out.write_complete(*e);
   }
@@ -507,10 +526,26 @@ class basic_hub final : private hub_endpoint {
     try {
       f();
     } catch (const std::exception& ex) {
+      log_handler_failure(ctx);
       ctx.fail(error::internal, ex.what());
     } catch (...) {
+      log_handler_failure(ctx);
       ctx.fail(error::internal, "handler failed");
     }
+  }
+
+  // The exception's text stays out of the record: it may quote the request's data.
+  void log_handler_failure(const request_context& ctx) {
+    if (!core_.log.enabled(log_level::error) || !handler_failures_.admit(detail::log_limit::clock::now())) return;
+    // Both names were matched against registered handlers: neither is free client text.
+    const detail::parsed_request& req = *ctx.request_;
+    const bool command = req.type && *req.type == "command" && req.name;
+    core_.log.write(log_level::error, "handler_failed",
+                    {{"connection", ctx.connection()},
+                     {"user", ctx.who().user ? log_value(*ctx.who().user) : log_value()},
+                     {"type", req.type ? log_value(*req.type) : log_value()},
+                     {"command", command ? log_value(*req.name) : log_value()},
+                     {"suppressed", detail::suppressed_count(handler_failures_.take_suppressed())}});
   }
 
   // A bounded batch per loop turn, so that one batch's frames can leave (and their writes
@@ -573,6 +608,8 @@ class basic_hub final : private hub_endpoint {
   }
 
   core_type core_;
+  detail::audit_router audit_router_{core_.log};
+  detail::log_limit handler_failures_;
   handlers_type handlers_;
   // Shared with posted handlers: they find it expired once the hub is gone.
   std::shared_ptr<posted_queue> posted_ = std::make_shared<posted_queue>();

@@ -7,6 +7,7 @@
 #include <switchboard/detail/frame_queue.hpp>
 #include <switchboard/error.hpp>
 #include <switchboard/frame.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/registry.hpp>
 #include <switchboard/transport.hpp>
 
@@ -55,11 +56,12 @@ class outbox {
  public:
   using entry_type = typename Registry::entry;
 
-  outbox(asio::io_context& io, const config& cfg, Registry& registry, hub_stats& stats)
+  outbox(asio::io_context& io, const config& cfg, Registry& registry, hub_stats& stats, const logger& log)
       : io_(io),
         config_(cfg),
         registry_(registry),
         stats_(stats),
+        log_(log),
         queue_frames_limit_(cfg.send_queue_frames),
         queue_bytes_limit_(cfg.send_queue_bytes),
         congested_frames_(cfg.send_queue_frames / 8),
@@ -83,9 +85,7 @@ class outbox {
     if (c.closing) return false;
     const std::size_t bytes = frame.wire().size();
     if (c.queued_frames + 1 > queue_frames_limit_ || c.queued_bytes + bytes > queue_bytes_limit_) {
-      ++stats_.slow_consumers_dropped;
-      ++stats_.send_queue_cuts;
-      close(e, close_code::try_again_later, "slow consumer");
+      cut_slow_consumer(e, c.queued_frames + 1 > queue_frames_limit_ ? "send_queue_frames" : "send_queue_bytes");
       return false;
     }
     c.pending.push_back(frame);
@@ -184,9 +184,8 @@ class outbox {
     for (const auto& f : frames) bytes += f.wire().size();
     const bool fit = c.queued_frames + frames.size() <= queue_frames_limit_ && c.queued_bytes + bytes <= queue_bytes_limit_;
     if (!fit) {
-      ++stats_.slow_consumers_dropped;
-      ++stats_.send_queue_cuts;
-      close(*e, close_code::try_again_later, "slow consumer");
+      cut_slow_consumer(*e, c.queued_frames + frames.size() > queue_frames_limit_ ? "send_queue_frames"
+                                                                                 : "send_queue_bytes");
       return false;
     }
     c.pending.insert(mark.at, frames.data(), frames.size());
@@ -210,10 +209,28 @@ class outbox {
     c.paused = true;
     paused_.push_back(publisher.id);
     if (transport_) transport_->pause_reading(publisher.id);
-    if (paused_.size() == 1) arm_backlog_timer();
+    if (paused_.size() == 1) {
+      log_.write(log_level::debug, "backlog_pause", {{"backlog_bytes", total_queued_}, {"connection", publisher.id}});
+      arm_backlog_timer();
+    }
   }
 
  private:
+  // `e`'s own queue would pass `limit`: it is not keeping up, and is cut (1013).
+  void cut_slow_consumer(entry_type& e, const char* limit) {
+    const outbox_slot& c = e.value.out;
+    ++stats_.slow_consumers_dropped;
+    ++stats_.send_queue_cuts;
+    if (log_.enabled(log_level::warn))
+      log_.write(log_level::warn, "slow_consumer",
+                 {{"connection", e.id},
+                  {"user", user_of(e)},
+                  {"limit", limit},
+                  {"queued_frames", c.queued_frames},
+                  {"queued_bytes", c.queued_bytes}});
+    close(e, close_code::try_again_later, "slow consumer");
+  }
+
   // Flushes shorter than this never delay the next one: small hubs and tests flush every turn.
   static constexpr std::chrono::microseconds min_write_delay{100};
 
@@ -281,6 +298,7 @@ class outbox {
       e->value.out.paused = false;
       if (transport_ && !e->value.out.closing && !e->value.out.held) transport_->resume_reading(id);
     }
+    log_.write(log_level::debug, "backlog_resume", {{"backlog_bytes", total_queued_}, {"publishers", paused_.size()}});
     paused_.clear();
     backlog_timer_.cancel();
   }
@@ -313,15 +331,27 @@ class outbox {
         projected -= std::min(projected, e->value.out.queued_bytes);
         ++stats_.slow_consumers_dropped;
         ++stats_.backlog_cuts;
+        if (log_.enabled(log_level::warn))
+          log_.write(log_level::warn, "backlog_cut",
+                     {{"connection", e->id},
+                      {"user", user_of(*e)},
+                      {"queued_bytes", e->value.out.queued_bytes},
+                      {"backlog_bytes", total_queued_},
+                      {"paused_publishers", paused_.size()}});
         close(*e, close_code::try_again_later, "slow consumer");
       }
     }
+  }
+
+  static log_value user_of(const entry_type& e) noexcept {
+    return e.who.user ? log_value(*e.who.user) : log_value();
   }
 
   asio::io_context& io_;
   const config& config_;
   Registry& registry_;
   hub_stats& stats_;
+  const logger& log_;
   // The limits a fan-out checks per recipient, kept here rather than read through
   // config_, so that the loop needs no load through another object.
   const std::size_t queue_frames_limit_;

@@ -120,6 +120,7 @@ struct commit_sink {
 /// | `s.on_commit(h)` | `h(report)` with `report.last_ticket` and `report.error` after each commit |
 /// | `s.ack_after_commit()` | true: a publish is acknowledged only once its ticket is committed |
 /// | `s.pending_appends()` | appends not committed yet (a metric) |
+/// | `s.last_error()` | why the last write failed, for the log (never a payload) |
 /// | `s.read_since(topic, since, epoch, limit, max_bytes, h)` | `h(result)`: `error`, `epoch_matches`, `complete`, `more`, `seq`, `epoch`, `messages[i].frame` |
 /// | `s.latest(topic, limit, max_bytes, h)` | `h(result)`, the newest messages |
 /// | `s.store_direct(user, frame, h)` | `h(error_code)` once kept (or not) |
@@ -134,6 +135,7 @@ struct is_async_store_policy<
                       decltype(std::declval<T&>().on_commit(detail::commit_sink{})),
                       decltype(bool(std::declval<const T&>().ack_after_commit())),
                       decltype(std::size_t(std::declval<const T&>().pending_appends())),
+                      decltype(std::string(std::declval<const T&>().last_error())),
                       decltype(std::declval<T&>().read_since(std::string_view(), std::uint64_t{},
                                                              std::declval<const std::optional<std::string>&>(),
                                                              std::size_t{}, std::size_t{}, detail::read_sink{})),

@@ -11,6 +11,7 @@
 #include <switchboard/handlers.hpp>
 #include <switchboard/hooks.hpp>
 #include <switchboard/hub.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/memory_store.hpp>
 #include <switchboard/memory_transport.hpp>
 #include <switchboard/policies.hpp>

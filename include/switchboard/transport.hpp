@@ -6,6 +6,7 @@
 #include <switchboard/config.hpp>
 #include <switchboard/detail/json.hpp>
 #include <switchboard/frame.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/registry.hpp>
 #include <switchboard/stats.hpp>
 #include <switchboard/switchboard_fwd.hpp>
@@ -77,6 +78,15 @@ class hub_endpoint {
   virtual const config& settings() const noexcept = 0;
   virtual asio::io_context& context() noexcept = 0;
   virtual hub_stats stats() const = 0;
+  /// The hub's logger: a transport writes its records through it, so that the hook the
+  /// host installed on the hub (`set_log_hook`) hears the hub and its transports alike.
+  virtual const logger& log() const noexcept {
+    static const logger disabled;
+    return disabled;
+  }
+  /// The user of connection `id`; empty when it has none (anonymous, not authenticated
+  /// yet, or gone). For log records.
+  virtual std::string_view user_of(connection_id) noexcept { return {}; }
 
  protected:
   ~hub_endpoint() = default;

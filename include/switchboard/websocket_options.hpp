@@ -6,15 +6,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace switchboard {
-
-/// Severity of a transport log line.
-enum class log_level { debug, info, warning, error };
 
 /// TLS for a listener (`wss://` and `https://`): PEM files, TLS 1.2 or later.
 struct tls_options {
@@ -59,8 +54,7 @@ struct websocket_options {
   /// The buffer each read goes into, one per server (not per connection): the most one
   /// read takes from a socket.
   std::size_t read_buffer_bytes = 64 * 1024;
-  /// Receives the transport's warnings and errors; logging is off while empty.
-  std::function<void(log_level, std::string_view)> log;
+  // The transport logs through its hub's logger: see `basic_hub::set_log_hook`.
 };
 
 }  // namespace switchboard

@@ -102,7 +102,8 @@ class server_process {
   explicit server_process(const std::string& path, const server_options& options = {}) {
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    std::vector<std::string> argv_text{path, "--port", "0", "--bind", "127.0.0.1"};
+    // Warnings only: a test opening thousands of connections would log a line for each.
+    std::vector<std::string> argv_text{path, "--port", "0", "--bind", "127.0.0.1", "--log-level", "warn"};
     argv_text.insert(argv_text.end(), options.args.begin(), options.args.end());
     std::vector<char*> argv;
     for (auto& a : argv_text) argv.push_back(a.data());

@@ -14,6 +14,7 @@
 #include <switchboard/frame.hpp>
 #include <switchboard/frames.hpp>
 #include <switchboard/hooks.hpp>
+#include <switchboard/logging.hpp>
 #include <switchboard/outbox.hpp>
 #include <switchboard/rate_limiter.hpp>
 #include <switchboard/registry.hpp>
@@ -100,7 +101,7 @@ class hub_core {
         auth(std::move(a)),
         store(std::move(s)),
         started(std::chrono::steady_clock::now()),
-        out(io, settings, registry, stats) {
+        out(io, settings, registry, stats, log) {
     if constexpr (async_store) store.on_commit([this](const auto& report) { this->committed(report); });
   }
   hub_core(const hub_core&) = delete;
@@ -114,6 +115,7 @@ class hub_core {
   hub_stats stats;
   registry_type registry;
   broker topics;
+  logger log;  // before `out`, which logs its cuts through it
   outbox<registry_type> out;
   std::uint64_t publish_stamp = 0;
   bool last_fan_out_congested = false;  // the last publish queued to a connection not keeping up
@@ -127,6 +129,8 @@ class hub_core {
     std::function<void(std::error_code)> done;
   };
   std::deque<commit_waiter> commit_waiters;
+  // A failing disk fails every batch: its records are bounded like a client's floods.
+  log_limit store_failures_logged;
   // Token expiry and the in-band auth timeout of every connection (`identity::expires_at`).
   deadline_queue deadlines{io, [this](std::uint64_t id, deadline_queue::clock::time_point when) { deadline_due(id, when); }};
 
@@ -256,7 +260,15 @@ class hub_core {
 
   template <class Report>
   void committed(const Report& report) {
-    if (report.error) stats.store_commit_failures += report.last_ticket - report.first_ticket + 1;
+    if (report.error) {
+      const std::uint64_t failed = report.last_ticket - report.first_ticket + 1;
+      stats.store_commit_failures += failed;
+      if (log.enabled(log_level::error) && store_failures_logged.admit(std::chrono::steady_clock::now()))
+        log.write(log_level::error, "store_failed",
+                  {{"publishes", failed},
+                   {"reason", store.last_error()},
+                   {"suppressed", suppressed_count(store_failures_logged.take_suppressed())}});
+    }
     const auto now = std::chrono::steady_clock::now();
     while (!commit_waiters.empty() && commit_waiters.front().ticket <= report.last_ticket) {
       auto waiter = std::move(commit_waiters.front());

@@ -87,11 +87,18 @@ class ws_connection_base {
 
   ws_server* server_;
   connection_id id_ = 0;      // the hub's id while open
+  // For the record of the connection's end (`connection_closed`).
+  asio::ip::tcp::endpoint remote_;
+  std::chrono::steady_clock::time_point opened_at_{};
+  std::uint64_t messages_in_ = 0;
+  std::uint64_t messages_out_ = 0;
   std::uint32_t slot_ = 0;    // index in the server's table of connections
   std::uint32_t generation_ = 0;
   std::uint32_t deadline_ = no_deadline;  // tick at which on_deadline runs
   phase phase_ = phase::http;
   bool admitted_ = false;  // counted against max_connections
+  bool closed_by_peer_ = false;
+  std::uint16_t close_code_ = 0;  // the first close code sent or received; 0: none yet
 
  protected:
   explicit ws_connection_base(ws_server& server) : server_(&server) {}
@@ -164,9 +171,11 @@ class ws_server final : public transport {
   /// `c` is gone and may be destroyed.
   void remove(ws_connection_base& c);
 
-  void log(log_level level, std::string_view text) const {
-    if (options_.log) options_.log(level, text);
-  }
+  const logger& log() const noexcept { return log_; }
+  /// Logs a failed TLS handshake with `remote` (bounded: a scanner makes many).
+  void tls_handshake_failed(const asio::ip::tcp::endpoint& remote, const std::error_code& ec);
+  /// Logs a WebSocket refused because `max_connections` are open (bounded).
+  void connection_limit_reached(const asio::ip::tcp::endpoint& remote);
   http_response health() const;
 
  private:
@@ -187,6 +196,7 @@ class ws_server final : public transport {
   ws_connection_base* find(connection_id id) const noexcept;
 
   hub_endpoint& hub_;
+  const logger& log_;
   websocket_options options_;
   asio::io_context& io_;
   std::vector<std::unique_ptr<listener>> listeners_;
@@ -223,8 +233,20 @@ class ws_server final : public transport {
 
   bool started_ = false;
   bool stopped_ = false;
+  // Failures a flood can repeat are logged a few at a time (see detail::log_limit).
+  log_limit accept_failures_, tls_failures_, connection_limit_refusals_;
   std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
+
+/// `address:port`, the IPv6 address in brackets; empty for an endpoint never set.
+inline std::string format_remote(const asio::ip::tcp::endpoint& remote) {
+  if (remote.port() == 0) return {};
+  const auto address = remote.address();
+  std::string text = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  text += ':';
+  text += std::to_string(remote.port());
+  return text;
+}
 
 /// The stream types a connection runs on.
 using tcp_stream = asio::ip::tcp::socket;
@@ -250,7 +272,11 @@ class ws_connection final : public ws_connection_base {
       stream_.async_handshake(asio::ssl::stream_base::server, [this](const std::error_code& ec) {
         const adopt guard(this);
         if (phase_ == phase::dead) return;
-        if (ec) return drop_now();
+        if (ec) {
+          std::error_code ignored;
+          if (server_) server_->tls_handshake_failed(socket().remote_endpoint(ignored), ec);
+          return drop_now();
+        }
         phase_ = phase::http;
         read_more();
       });
@@ -265,6 +291,7 @@ class ws_connection final : public ws_connection_base {
   bool write(const shared_frame* frames, std::size_t count) override {
     if (phase_ != phase::open) return true;  // dropped: the hub hears of the end through on_close
     const hold guard(this);
+    messages_out_ += count;
     for (std::size_t i = 0; i < count; ++i) out_frames_.push_back(frames[i]);
     if (!writing_) flush_output();
     if (!writing_ || phase_ == phase::dead) return true;  // everything left in this call
@@ -276,6 +303,7 @@ class ws_connection final : public ws_connection_base {
     if (phase_ != phase::open) return;
     const hold guard(this);
     phase_ = phase::closing;
+    if (close_code_ == 0) close_code_ = code;
     const shared_frame frame =
         code == close_code::going_away && server_->stopped() ? server_->going_away_frame() : close_frame(code, reason);
     send_control(frame);
@@ -297,7 +325,7 @@ class ws_connection final : public ws_connection_base {
     switch (phase_) {
       case phase::open:
         if (awaiting_pong_) {
-          server_->log(log_level::debug, "no pong within ping_timeout; dropping the connection");
+          server_->log().write(log_level::debug, "ping_timeout", {{"connection", id_}});
           return drop_now();
         }
         send_control(server_->ping_frame());
@@ -619,7 +647,11 @@ class ws_connection final : public ws_connection_base {
     if (!header_list_contains(head.header("Connection"), "upgrade"))
       return refuse(http_error(400, "bad_request", "Connection: Upgrade required"));
     if (path != server.options().path) return refuse(http_error(404, "not_found", "no such path"));
-    if (!server.may_admit()) return refuse(http_error(503, "overloaded", "too many connections"));
+    if (!server.may_admit()) {
+      std::error_code ignored;
+      server.connection_limit_reached(socket().remote_endpoint(ignored));
+      return refuse(http_error(503, "overloaded", "too many connections"));
+    }
     const std::string_view origin = head.header("Origin");
     const auto& allowed = server.options().allowed_origins;
     if (!origin.empty() && !allowed.empty() && std::find(allowed.begin(), allowed.end(), origin) == allowed.end())
@@ -640,14 +672,9 @@ class ws_connection final : public ws_connection_base {
       token = std::string(bearer_credential(head.header("Authorization")));
     }
     std::error_code ec;
-    const auto remote_endpoint = socket().remote_endpoint(ec);
-    std::string remote;
-    if (!ec) {
-      const auto address = remote_endpoint.address();
-      remote = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-      remote += ':';
-      remote += std::to_string(remote_endpoint.port());
-    }
+    remote_ = socket().remote_endpoint(ec);
+    if (ec) remote_ = asio::ip::tcp::endpoint();
+    const std::string remote = format_remote(remote_);
     auto header = [&head](std::string_view name) { return head.header(name); };
     auth_result auth = server.hub().on_handshake(handshake_info{token, origin, remote, path, query, header});
     if (phase_ != phase::http) return;  // cannot happen: the hub does not call back
@@ -666,7 +693,15 @@ class ws_connection final : public ws_connection_base {
     out += "\r\n\r\n";
     server.admitted(*this);
     phase_ = phase::open;
+    opened_at_ = std::chrono::steady_clock::now();
+    const bool anonymous = !auth.who.user;
     id_ = server.hub().on_open(std::move(auth.who));
+    if (server.log().enabled(log_level::debug))
+      server.log().write(log_level::debug, "connection_opened",
+                         {{"connection", id_},
+                          {"user", anonymous ? log_value() : log_value(server.hub().user_of(id_))},
+                          {"remote", unless_empty(remote)},
+                          {"tls", is_tls}});
     server.opened(*this);
     schedule_ping();
     flush_output();
@@ -678,6 +713,7 @@ class ws_connection final : public ws_connection_base {
     ws_connection& c;
     bool on_message(frame_kind kind, std::string_view payload) {
       if (c.phase_ != phase::open) return true;  // closing: the peer's data is discarded
+      ++c.messages_in_;
       c.server_->hub().on_message(c.id_, kind, payload);
       return !c.paused_ && c.phase_ != phase::dead;
     }
@@ -716,6 +752,10 @@ class ws_connection final : public ws_connection_base {
   // The peer's close frame arrived: the close handshake is complete once ours has left,
   // and then the server closes the TCP connection first (RFC 6455 7.1.1).
   void peer_closed(std::uint16_t code) {
+    if (close_code_ == 0) {
+      close_code_ = code ? code : close_code::no_status;
+      closed_by_peer_ = true;
+    }
     if (phase_ == phase::open) {
       // Echo its code (RFC 6455 5.5.1); an empty close is answered with an empty one.
       send_control(code ? close_frame(code, {}) : make_control_frame(ws_opcode::close, {}));
@@ -727,7 +767,8 @@ class ws_connection final : public ws_connection_base {
   // A protocol violation: close with its code, then stop listening to the peer.
   void protocol_failure(std::uint16_t code, const char* reason) {
     if (phase_ == phase::open) {
-      server_->log(log_level::debug, reason);
+      if (close_code_ == 0) close_code_ = code;
+      server_->log().write(log_level::debug, "protocol_error", {{"connection", id_}, {"code", code}, {"reason", reason}});
       send_control(close_frame(code, reason));
     }
     closed_both_ways();
@@ -897,7 +938,7 @@ class ws_connection final : public ws_connection_base {
 // --- ws_server ------------------------------------------------------------------------
 
 SWITCHBOARD_DECL ws_server::ws_server(hub_endpoint& hub, websocket_options options)
-    : hub_(hub), options_(std::move(options)), io_(hub.context()), tick_timer_(io_) {
+    : hub_(hub), log_(hub.log()), options_(std::move(options)), io_(hub.context()), tick_timer_(io_) {
   limits_.max_head_bytes = options_.max_header_bytes;
   limits_.max_fields = options_.max_header_count;
   limits_.max_body_bytes = hub.settings().max_message_bytes;
@@ -964,6 +1005,11 @@ SWITCHBOARD_DECL void ws_server::start() {
     l->acceptor.listen(options_.listen_backlog, ec);
     if (ec) throw std::system_error(ec, "switchboard: listen on " + where);
     l->port = l->acceptor.local_endpoint(ec).port();
+    if (log_.enabled(log_level::info))
+      log_.write(log_level::info, "listening",
+                 {{"address", format_remote(asio::ip::tcp::endpoint(address, l->port))},
+                  {"tls", o.tls.enabled()},
+                  {"path", options_.path}});
   }
   for (auto& l : listeners_) accept_next(*l);
 }
@@ -974,9 +1020,16 @@ SWITCHBOARD_DECL void ws_server::accept_next(listener& l) {
   l.acceptor.async_accept([this, &l, alive](const std::error_code& ec, asio::ip::tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !alive.lock() || stopped_) return;
     if (ec) {
+      std::error_code ignored;
       // Out of descriptors the listening socket stays readable: retrying at once would
       // spin a core until one is free.
-      log(log_level::warning, "accept failed (" + ec.message() + "); retrying");
+      if (log_.enabled(log_level::warn) && accept_failures_.admit(std::chrono::steady_clock::now()))
+        log_.write(log_level::warn, "accept_failed",
+                   {{"address", format_remote(asio::ip::tcp::endpoint(l.acceptor.local_endpoint(ignored).address(), l.port))},
+                    {"error", ec.message()},
+                    {"errno", ec.value()},
+                    {"retry_ms", options_.accept_retry_delay.count()},
+                    {"suppressed", suppressed_count(accept_failures_.take_suppressed())}});
       return retry_accept(l);
     }
     adopt(l, std::move(socket));
@@ -1032,6 +1085,19 @@ SWITCHBOARD_DECL void ws_server::websocket_ended(ws_connection_base& c, bool gon
     if (slot < by_hub_slot_.size() && by_hub_slot_[slot] == &c) {
       by_hub_slot_[slot] = nullptr;
       --open_connections_;
+      // Before the hub forgets the connection, which it does in on_close below.
+      if (log_.enabled(log_level::info)) {
+        const auto lived = std::chrono::steady_clock::now() - c.opened_at_;
+        log_.write(log_level::info, "connection_closed",
+                   {{"connection", c.id_},
+                    {"user", unless_empty(hub_.user_of(c.id_))},
+                    {"remote", unless_empty(format_remote(c.remote_))},
+                    {"code", c.close_code_ ? c.close_code_ : close_code::abnormal},
+                    {"closed_by", c.close_code_ == 0 ? "none" : c.closed_by_peer_ ? "peer" : "server"},
+                    {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(lived).count()},
+                    {"messages_in", c.messages_in_},
+                    {"messages_out", c.messages_out_}});
+      }
       // Posted: this may run inside a call from the hub (a close, a write).
       const connection_id id = c.id_;
       std::weak_ptr<char> alive = alive_;
@@ -1131,6 +1197,22 @@ SWITCHBOARD_DECL void ws_server::shutdown() {
     if (c && (c->phase_ == ws_connection_base::phase::http || c->phase_ == ws_connection_base::phase::tls_handshake))
       plain.push_back(c);
   for (ws_connection_base* c : plain) c->drop();
+}
+
+SWITCHBOARD_DECL void ws_server::tls_handshake_failed(const asio::ip::tcp::endpoint& remote, const std::error_code& ec) {
+  if (!log_.enabled(log_level::warn) || !tls_failures_.admit(std::chrono::steady_clock::now())) return;
+  log_.write(log_level::warn, "tls_handshake_failed",
+             {{"remote", unless_empty(format_remote(remote))},
+              {"error", ec.message()},
+              {"suppressed", suppressed_count(tls_failures_.take_suppressed())}});
+}
+
+SWITCHBOARD_DECL void ws_server::connection_limit_reached(const asio::ip::tcp::endpoint& remote) {
+  if (!log_.enabled(log_level::warn) || !connection_limit_refusals_.admit(std::chrono::steady_clock::now())) return;
+  log_.write(log_level::warn, "connection_limit",
+             {{"remote", unless_empty(format_remote(remote))},
+              {"max_connections", settings().max_connections},
+              {"suppressed", suppressed_count(connection_limit_refusals_.take_suppressed())}});
 }
 
 SWITCHBOARD_DECL http_response ws_server::health() const {
