@@ -192,11 +192,7 @@ int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
 
   // Challenge-response login issues tokens this server accepts, so it needs the key
   // that signs them; the tokens carry the issuer and audience the verifier requires.
-  if constexpr (!switchboard::store_keeps_user_keys<typename Hub::store_type>::value) {
-    if (setup.login_key)
-      std::cerr << "pubsub_server: login: off (challenge-response login keeps users' keys in the memory store; "
-                   "this store does not keep them yet)\n";
-  } else if (setup.login_key) {
+  if (setup.login_key) {
     switchboard::challenge_login_options login_options;
     if (setup.login_token_ttl_s) login_options.token_ttl = std::chrono::seconds(*setup.login_token_ttl_s);
     login_options.issuer = setup.jwt_options.issuer;
@@ -206,11 +202,17 @@ int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (adapter) login.add_routes(*adapter);
 #endif
-    // Publishes carrying `sig` are checked against the keys users register here.
-    switchboard::verify_signed_publishes(hub);
+    // Publishes carrying `sig` are checked against the keys users register here, when
+    // the store can look them up at once (the memory store).
+    bool verifies_signatures = false;
+    if constexpr (switchboard::store_keeps_user_keys<typename Hub::store_type>::value) {
+      switchboard::verify_signed_publishes(hub);
+      verifies_signatures = true;
+    }
     std::cerr << "pubsub_server: login: Ed25519 challenge-response on POST /auth/register, /auth/challenge, "
                  "/auth/verify and GET /auth/keys/{user}; tokens last "
-              << login_options.token_ttl.count() << " s; signed publishes verified\n";
+              << login_options.token_ttl.count() << " s; signed publishes "
+              << (verifies_signatures ? "verified" : "refused (this store looks keys up asynchronously)") << "\n";
   } else {
     std::cerr << "pubsub_server: login: off (/auth/* needs a key that signs: --jwt-hs256-secret or "
                  "--jwt-ed25519-secret-key)\n";

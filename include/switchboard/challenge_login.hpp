@@ -111,35 +111,53 @@ class challenge_login {
   challenge_login(basic_hub<Policies>& hub, jwt_key signing_key, challenge_login_options options = {})
       : state_(std::make_shared<state>(std::move(signing_key), std::move(options))) {
     using store_type = typename basic_hub<Policies>::store_type;
-    static_assert(store_keeps_user_keys<store_type>::value,
-                  "challenge_login needs a store that keeps user keys: register_user(std::string_view, const "
-                  "user_keys&) returning user_registration and find_user_keys(std::string_view) returning "
-                  "std::optional<user_keys> (see store_keeps_user_keys in store.hpp)");
     basic_hub<Policies>* h = &hub;
-    state_->register_keys = [h](std::string_view user, const user_keys& keys) {
-      return h->store().register_user(user, keys);
-    };
-    state_->find_keys = [h](std::string_view user) { return h->store().find_user_keys(user); };
+    if constexpr (is_async_store_policy<store_type>::value) {
+      // Keys on a disk: the store answers later, on the hub's thread.
+      state_->answers_at_once = false;
+      state_->register_keys = [h](std::string_view user, const user_keys& keys, registered_handler done) {
+        h->store().register_user(user, keys, [done = std::move(done)](std::error_code ec, user_registration r) {
+          done(ec && r != user_registration::full ? ec : std::error_code(), r);
+        });
+      };
+      state_->find_keys = [h](std::string_view user, found_handler done) {
+        h->store().find_user(user, [done = std::move(done)](std::error_code ec, std::optional<user_keys> keys) {
+          done(ec, std::move(keys));
+        });
+      };
+    } else {
+      static_assert(store_keeps_user_keys<store_type>::value,
+                    "challenge_login needs a store that keeps user keys: register_user(std::string_view, const "
+                    "user_keys&) returning user_registration and find_user_keys(std::string_view) returning "
+                    "std::optional<user_keys> (see store_keeps_user_keys in store.hpp), or an asynchronous store "
+                    "with register_user and find_user (sqlite_store)");
+      state_->register_keys = [h](std::string_view user, const user_keys& keys, registered_handler done) {
+        done({}, h->store().register_user(user, keys));
+      };
+      state_->find_keys = [h](std::string_view user, found_handler done) { done({}, h->store().find_user_keys(user)); };
+    }
     state_->audit = [h](const audit_event& event) { h->audit(event); };
   }
 
   /// Adds `POST /auth/register`, `POST /auth/challenge`, `POST /auth/verify` and
-  /// `GET /auth/keys/{user}` to `server` (a `websocket_server` or `websocketpp_server`).
+  /// `GET /auth/keys/{user}` to `server` (a `websocket_server`, or a `websocketpp_server`
+  /// when the store answers at once: the adapter has no asynchronous routes).
   template <class Server>
   void add_routes(Server& server) const {
     const std::shared_ptr<state> s = state_;
-    server.add_route("POST", "/auth/register", http_handler([s](const http_request& r) { return s->on_register(r); }));
-    server.add_route("POST", "/auth/challenge", http_handler([s](const http_request& r) { return s->on_challenge(r); }));
-    server.add_route("POST", "/auth/verify", http_handler([s](const http_request& r) { return s->on_verify(r); }));
-    server.add_route("GET", "/auth/keys/{user}", http_handler([s](const http_request& r) { return s->on_keys(r); }));
+    add_route(server, "POST", "/auth/register", [s](const http_request& r, http_reply reply) { s->on_register(r, std::move(reply)); });
+    add_route(server, "POST", "/auth/challenge", [s](const http_request& r, http_reply reply) { s->on_challenge(r, std::move(reply)); });
+    add_route(server, "POST", "/auth/verify", [s](const http_request& r, http_reply reply) { s->on_verify(r, std::move(reply)); });
+    add_route(server, "GET", "/auth/keys/{user}", [s](const http_request& r, http_reply reply) { s->on_keys(r, std::move(reply)); });
   }
 
-  /// The routes' handlers, to serve them under other paths. `handle_keys` reads the user
-  /// from `request.path_param`.
-  http_response handle_register(const http_request& request) { return state_->on_register(request); }
-  http_response handle_challenge(const http_request& request) { return state_->on_challenge(request); }
-  http_response handle_verify(const http_request& request) { return state_->on_verify(request); }
-  http_response handle_keys(const http_request& request) { return state_->on_keys(request); }
+  /// The routes' handlers, to serve them under other paths: each calls `reply` once, at
+  /// once or when the store has answered. `handle_keys` reads the user from
+  /// `request.path_param`.
+  void handle_register(const http_request& request, http_reply reply) { state_->on_register(request, std::move(reply)); }
+  void handle_challenge(const http_request& request, http_reply reply) { state_->on_challenge(request, std::move(reply)); }
+  void handle_verify(const http_request& request, http_reply reply) { state_->on_verify(request, std::move(reply)); }
+  void handle_keys(const http_request& request, http_reply reply) { state_->on_keys(request, std::move(reply)); }
 
   /// Challenges handed out and not yet used, dropped or purged (expired ones are purged
   /// when the next challenge is asked for).
@@ -149,6 +167,28 @@ class challenge_login {
  private:
   using clock = std::chrono::steady_clock;
   static constexpr std::size_t nonce_bytes = 32;
+  using registered_handler = std::function<void(std::error_code, user_registration)>;
+  using found_handler = std::function<void(std::error_code, std::optional<user_keys>)>;
+
+  template <class Server, class Handler>
+  void add_route(Server& server, std::string method, std::string path, Handler handler) const {
+    if constexpr (detail::has_async_routes<Server>::value) {
+      server.add_async_route(std::move(method), std::move(path), http_async_handler(std::move(handler)));
+    } else if (state_->answers_at_once) {
+      // The store answers before the handler returns: `reply` runs inside it.
+      server.add_route(std::move(method), std::move(path),
+                       http_handler([handler = std::move(handler)](const http_request& r) {
+                         http_response answer = detail::http_error(500, "internal", "the store did not answer");
+                         handler(r, [&answer](http_response a) { answer = std::move(a); });
+                         return answer;
+                       }));
+    } else {
+      server.add_route(std::move(method), std::move(path), http_handler([](const http_request&) {
+                         return detail::http_error(501, "not_implemented",
+                                                   "login with this store needs a transport with asynchronous routes");
+                       }));
+    }
+  }
 
   struct pending_challenge {
     std::string nonce;  // base64, as sent: the client signs these bytes
@@ -157,7 +197,8 @@ class challenge_login {
   };
   using challenge_list = std::list<pending_challenge>;
 
-  struct state {
+  // Shared by the routes and by the store's answers still on their way.
+  struct state : std::enable_shared_from_this<state> {
     state(jwt_key key, challenge_login_options opts) : signing_key(std::move(key)), options(std::move(opts)) {
       if (!signing_key.can_sign())
         throw std::invalid_argument(
@@ -173,39 +214,49 @@ class challenge_login {
 
     // --- routes ---------------------------------------------------------------------
 
-    http_response on_register(const http_request& request) {
+    void on_register(const http_request& request, http_reply reply) {
       static constexpr std::array<std::string_view, 3> names = {"user", "ed25519_public_key", "x25519_public_key"};
       std::array<std::string, 3> fields;
-      if (auto refusal = read_body(request, names, fields)) return std::move(*refusal);
+      if (auto refusal = read_body(request, names, fields)) return reply(std::move(*refusal));
       const std::string& user = fields[0];
-      if (!detail::is_valid_user_id(user)) return invalid_user_id();
+      if (!detail::is_valid_user_id(user)) return reply(invalid_user_id());
       user_keys keys;
       if (!decode_key(fields[1], keys.ed25519))
-        return detail::http_error(400, "bad_request", "ed25519_public_key must be the standard base64 of 32 bytes");
+        return reply(detail::http_error(400, "bad_request", "ed25519_public_key must be the standard base64 of 32 bytes"));
       if (crypto_core_ed25519_is_valid_point(keys.ed25519.data()) != 1)
-        return detail::http_error(400, "bad_request", "ed25519_public_key is not a valid Ed25519 public key");
+        return reply(detail::http_error(400, "bad_request", "ed25519_public_key is not a valid Ed25519 public key"));
       if (!decode_key(fields[2], keys.x25519))
-        return detail::http_error(400, "bad_request", "x25519_public_key must be the standard base64 of 32 bytes");
+        return reply(detail::http_error(400, "bad_request", "x25519_public_key must be the standard base64 of 32 bytes"));
 
-      switch (register_keys(user, keys)) {
-        case user_registration::created: return keys_answer(201, user, keys);
-        case user_registration::already_registered: return keys_answer(200, user, keys);
-        case user_registration::conflict:
-          audit(audit_event{audit_kind::login_refused, 0, user, {}, "register: already registered with other keys"});
-          return detail::http_error(409, "forbidden", "this user is already registered with other keys");
-        case user_registration::full: break;
-      }
-      return detail::http_error(503, "overloaded", "no more users can be registered");
+      std::string name = user;
+      register_keys(user, keys, [self = shared_from_this(), name, keys, reply](std::error_code failed, user_registration r) {
+        if (failed) return reply(store_unavailable());
+        switch (r) {
+          case user_registration::created: return reply(keys_answer(201, name, keys));
+          case user_registration::already_registered: return reply(keys_answer(200, name, keys));
+          case user_registration::conflict:
+            self->audit(audit_event{audit_kind::login_refused, 0, name, {}, "register: already registered with other keys"});
+            return reply(detail::http_error(409, "forbidden", "this user is already registered with other keys"));
+          case user_registration::full: break;
+        }
+        reply(detail::http_error(503, "overloaded", "no more users can be registered"));
+      });
     }
 
-    http_response on_challenge(const http_request& request) {
+    void on_challenge(const http_request& request, http_reply reply) {
       static constexpr std::array<std::string_view, 1> names = {"user"};
       std::array<std::string, 1> fields;
-      if (auto refusal = read_body(request, names, fields)) return std::move(*refusal);
+      if (auto refusal = read_body(request, names, fields)) return reply(std::move(*refusal));
       const std::string& user = fields[0];
-      if (!detail::is_valid_user_id(user)) return invalid_user_id();
-      if (!find_keys(user)) return detail::http_error(404, "not_found", "unknown user");
+      if (!detail::is_valid_user_id(user)) return reply(invalid_user_id());
+      find_keys(user, [self = shared_from_this(), user, reply](std::error_code failed, std::optional<user_keys> keys) {
+        if (failed) return reply(store_unavailable());
+        if (!keys) return reply(detail::http_error(404, "not_found", "unknown user"));
+        reply(self->issue_challenge(user));
+      });
+    }
 
+    http_response issue_challenge(const std::string& user) {
       const clock::time_point now = clock::now();
       // One lifetime for all: the oldest challenges are the first to expire.
       while (!challenges.empty() && challenges.front().expires <= now) forget(challenges.begin());
@@ -234,32 +285,38 @@ class challenge_login {
       return json_answer(200, std::move(body));
     }
 
-    http_response on_verify(const http_request& request) {
+    void on_verify(const http_request& request, http_reply reply) {
       static constexpr std::array<std::string_view, 3> names = {"user", "nonce", "signature"};
       std::array<std::string, 3> fields;
-      if (auto refusal = read_body(request, names, fields)) return std::move(*refusal);
+      if (auto refusal = read_body(request, names, fields)) return reply(std::move(*refusal));
       const std::string& user = fields[0];
       const std::string& nonce = fields[1];
-      if (!detail::is_valid_user_id(user)) return invalid_user_id();
+      if (!detail::is_valid_user_id(user)) return reply(invalid_user_id());
 
       // Consumed whatever follows: one nonce, one try.
       const auto found = by_nonce.find(nonce);
-      if (found == by_nonce.end()) return refuse(401, "unauthorized", user, "nonce is unknown or already used");
+      if (found == by_nonce.end()) return reply(refuse(401, "unauthorized", user, "nonce is unknown or already used"));
       const std::string issued_to = found->second->user;
       const clock::time_point expires = found->second->expires;
       forget(found->second);
 
-      if (issued_to != user) return refuse(401, "unauthorized", user, "nonce was issued for another user");
-      if (clock::now() >= expires) return refuse(401, "unauthorized", user, "nonce expired");
-      const std::optional<user_keys> keys = find_keys(user);
-      if (!keys) return refuse(401, "unauthorized", user, "unknown user");
+      if (issued_to != user) return reply(refuse(401, "unauthorized", user, "nonce was issued for another user"));
+      if (clock::now() >= expires) return reply(refuse(401, "unauthorized", user, "nonce expired"));
       std::string signature;
       if (!detail::decode_base64(fields[2], signature) || signature.size() != crypto_sign_BYTES)
-        return refuse(400, "bad_request", user, "signature must be the standard base64 of 64 bytes");
-      if (crypto_sign_verify_detached(detail::bytes_of(signature), detail::bytes_of(nonce), nonce.size(),
-                                      keys->ed25519.data()) != 0)
-        return refuse(401, "unauthorized", user, "signature does not verify");
+        return reply(refuse(400, "bad_request", user, "signature must be the standard base64 of 64 bytes"));
+      find_keys(user, [self = shared_from_this(), user, nonce, signature, reply](std::error_code failed,
+                                                                                 std::optional<user_keys> keys) {
+        if (failed) return reply(store_unavailable());
+        if (!keys) return reply(self->refuse(401, "unauthorized", user, "unknown user"));
+        if (crypto_sign_verify_detached(detail::bytes_of(signature), detail::bytes_of(nonce), nonce.size(),
+                                        keys->ed25519.data()) != 0)
+          return reply(self->refuse(401, "unauthorized", user, "signature does not verify"));
+        reply(self->token_answer(user));
+      });
+    }
 
+    http_response token_answer(const std::string& user) const {
       const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
       jwt_claims claims;
       claims.subject = user;
@@ -275,12 +332,14 @@ class challenge_login {
       return json_answer(200, std::move(body));
     }
 
-    http_response on_keys(const http_request& request) const {
-      const std::string_view user = request.path_param;
-      if (!detail::is_valid_user_id(user)) return invalid_user_id();
-      const std::optional<user_keys> found = find_keys(user);
-      if (!found) return detail::http_error(404, "not_found", "unknown user");
-      return keys_answer(200, user, *found);
+    void on_keys(const http_request& request, http_reply reply) const {
+      const std::string user(request.path_param);
+      if (!detail::is_valid_user_id(user)) return reply(invalid_user_id());
+      find_keys(user, [user, reply](std::error_code failed, std::optional<user_keys> found) {
+        if (failed) return reply(store_unavailable());
+        if (!found) return reply(detail::http_error(404, "not_found", "unknown user"));
+        reply(keys_answer(200, user, *found));
+      });
     }
 
     // --- helpers --------------------------------------------------------------------
@@ -334,6 +393,10 @@ class challenge_login {
       return detail::http_error(status, code, why);
     }
 
+    static http_response store_unavailable() {
+      return detail::http_error(503, "overloaded", "the user store cannot answer now; try again later");
+    }
+
     static http_response invalid_user_id() {
       return detail::http_error(400, "bad_request",
                                 "user must be 1 to 128 bytes of UTF-8 without control characters");
@@ -363,8 +426,9 @@ class challenge_login {
     jwt_key signing_key;
     challenge_login_options options;
     // The hub's store and audit hook, whatever its policies.
-    std::function<user_registration(std::string_view, const user_keys&)> register_keys;
-    std::function<std::optional<user_keys>(std::string_view)> find_keys;
+    std::function<void(std::string_view, const user_keys&, registered_handler)> register_keys;
+    std::function<void(std::string_view, found_handler)> find_keys;
+    bool answers_at_once = true;  // the store calls back inside register_keys and find_keys
     std::function<void(const audit_event&)> audit;
 
     challenge_list challenges;  // oldest first

@@ -78,13 +78,6 @@ std::optional<http_response> http_api_refusal(Hub& hub, const identity& who, act
   return http_api_refuse(hub, who, what, target);
 }
 
-// True when `Server` can answer a route later (`add_async_route`).
-template <class Server, class = void>
-struct has_async_routes : std::false_type {};
-template <class Server>
-struct has_async_routes<Server, void_t<decltype(std::declval<Server&>().add_async_route(
-                                    std::string(), std::string(), http_async_handler()))>> : std::true_type {};
-
 // `POST /api/publish`: `answer(response)` is called once, when the publish is stored
 // (at once, unless the store acknowledges after a commit and `wait_for_commit`).
 template <class Hub, class Answer>

@@ -5,7 +5,10 @@
 #include "support/hub_harness.hpp"
 #include "support/sqlite_test_support.hpp"
 
+#include <switchboard/detail/base64.hpp>
+
 #include <catch2/catch.hpp>
+#include <sodium.h>
 
 #include <atomic>
 #include <chrono>
@@ -63,7 +66,71 @@ std::vector<json> read_all(raw_ws& ws, const std::string& topic) {
   return all;
 }
 
+// One HTTP request with a JSON body on a fresh connection; the response.
+hostile::http_response post(std::uint16_t port, const std::string& path, const std::string& body) {
+  raw_ws http;
+  REQUIRE(http.tcp_connect(port));
+  return http.http_exchange("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+std::string base64(const unsigned char* bytes, std::size_t size) {
+  std::string out;
+  switchboard::detail::append_base64(out, std::string_view(reinterpret_cast<const char*>(bytes), size));
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("pubsub_server --store sqlite: users registered for login are kept across a restart", "[sqlite][process]") {
+  REQUIRE(sodium_init() >= 0);
+  unsigned char sign_public[crypto_sign_PUBLICKEYBYTES], sign_secret[crypto_sign_SECRETKEYBYTES];
+  unsigned char box_public[crypto_box_PUBLICKEYBYTES], box_secret[crypto_box_SECRETKEYBYTES];
+  crypto_sign_keypair(sign_public, sign_secret);
+  crypto_box_keypair(box_public, box_secret);
+  const std::string registration = R"({"user":"alice","ed25519_public_key":")" +
+                                   base64(sign_public, sizeof sign_public) + R"(","x25519_public_key":")" +
+                                   base64(box_public, sizeof box_public) + R"("})";
+  temp_dir dir;
+  server_options o = sqlite_server(dir / "db");
+  o.args.insert(o.args.end(), {"--jwt-hs256-secret", "a secret of thirty-two bytes or more, for tests"});
+  {
+    server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, o);
+    const auto created = post(server.port(), "/auth/register", registration);
+    INFO(created.body);
+    REQUIRE(created.status == 201);
+    REQUIRE(server.terminate());
+  }
+  server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, o);
+  // The same keys again: known (200), from the database.
+  const auto again = post(server.port(), "/auth/register", registration);
+  INFO(again.body);
+  CHECK(again.status == 200);
+  unsigned char other_public[crypto_sign_PUBLICKEYBYTES], other_secret[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(other_public, other_secret);
+  const auto takeover = post(server.port(), "/auth/register",
+                             R"({"user":"alice","ed25519_public_key":")" + base64(other_public, sizeof other_public) +
+                                 R"(","x25519_public_key":")" + base64(box_public, sizeof box_public) + R"("})");
+  CHECK(takeover.status == 409);
+
+  const auto challenge = post(server.port(), "/auth/challenge", R"({"user":"alice"})");
+  INFO(challenge.body);
+  REQUIRE(challenge.status == 200);
+  const std::string nonce = parse(challenge.body).str("/nonce");
+  unsigned char signature[crypto_sign_BYTES];
+  crypto_sign_detached(signature, nullptr, reinterpret_cast<const unsigned char*>(nonce.data()), nonce.size(),
+                       sign_secret);
+  const auto verified = post(server.port(), "/auth/verify",
+                             R"({"user":"alice","nonce":")" + nonce + R"(","signature":")" +
+                                 base64(signature, sizeof signature) + R"("})");
+  INFO(verified.body);
+  REQUIRE(verified.status == 200);
+  const std::string token = parse(verified.body).str("/token");
+  raw_ws alice;
+  REQUIRE(alice.open(server.port(), 0, "/ws?token=" + token));
+  const auto unknown = post(server.port(), "/auth/challenge", R"({"user":"nobody"})");
+  CHECK(unknown.status == 404);
+}
 
 TEST_CASE("pubsub_server --store sqlite: history and recovery come back after a restart, same seqs and epoch",
           "[sqlite][process]") {

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace switchboard {
@@ -27,6 +28,14 @@ inline std::string http_error_body(std::string_view code, std::string_view messa
   body += "}}";
   return body;
 }
+
+// True when `Server` can answer a route later (`add_async_route`): the native transport
+// can, the websocketpp adapter cannot.
+template <class Server, class = void>
+struct has_async_routes : std::false_type {};
+template <class Server>
+struct has_async_routes<Server, std::void_t<decltype(std::declval<Server&>().add_async_route(
+                                    std::string(), std::string(), http_async_handler()))>> : std::true_type {};
 
 inline http_response http_error(int status, std::string_view code, std::string_view message) {
   http_response r;
@@ -57,6 +66,7 @@ inline const char* http_reason(int status) noexcept {
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
