@@ -132,6 +132,28 @@ TEST_CASE("pubsub_server --store sqlite: users registered for login are kept acr
   CHECK(unknown.status == 404);
 }
 
+TEST_CASE("pubsub_server --store sqlite: POST /api/publish answers 200 once committed; SIGKILL right after loses none",
+          "[sqlite][process]") {
+  temp_dir dir;
+  {
+    server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, sqlite_server(dir / "db"));
+    for (int i = 1; i <= 20; ++i) {
+      const auto answer =
+          post(server.port(), "/api/publish", R"({"topic":"http","data":{"text":"h)" + std::to_string(i) + R"("}})");
+      INFO(answer.body);
+      REQUIRE(answer.status == 200);
+      CHECK(parse(answer.body).num("/seq") == static_cast<std::uint64_t>(i));
+    }
+    server.kill();
+  }
+  server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, sqlite_server(dir / "db"));
+  raw_ws reader;
+  REQUIRE(reader.open(server.port(), 0, "/ws?token=reader"));
+  const auto stored = read_all(reader, "http");
+  REQUIRE(stored.size() == 20);
+  CHECK(stored.back().str("/text") == "h20");
+}
+
 TEST_CASE("pubsub_server --store sqlite: history and recovery come back after a restart, same seqs and epoch",
           "[sqlite][process]") {
   temp_dir dir;
