@@ -99,6 +99,12 @@ function servePage() {
   });
 }
 
+// Servers still running when this process exits (a deadline cut a case short) go with it.
+const runningServers = new Set();
+process.on('exit', () => {
+  for (const child of runningServers) child.kill('SIGKILL');
+});
+
 /**
  * Starts pubsub_server once on `port` (0: a free one); resolves with
  * {child, port, url, exited, output} once it announced its address, rejects with a
@@ -110,7 +116,11 @@ function startServerOnce(storeArgs, port) {
     { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = { stdout: '', stderr: '' };
   child.stderr.setEncoding('utf8').on('data', (d) => { output.stderr += d; });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  runningServers.add(child);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+    runningServers.delete(child);
+    resolve({ code, signal });
+  }));
   const announced = new Promise((resolve, reject) => {
     child.stdout.setEncoding('utf8').on('data', (d) => {
       output.stdout += d;
