@@ -184,9 +184,14 @@ void recover_then_ack(Core& core, typename Core::entry_type& e, const parsed_req
   state->replays.resize(topics.size());
   state->topics = std::move(topics);
   std::vector<std::pair<std::size_t, const switchboard::detail::since_position*>> reads;
-  for (std::size_t i = 0; i < state->topics.size(); ++i)
-    for (const auto& s : req.since_topics)
-      if (s.topic == state->topics[i].topic) reads.emplace_back(i, &s);
+  for (std::size_t i = 0; i < state->topics.size(); ++i) {
+    // The first position given for a topic counts, as in the synchronous path.
+    const auto since = std::find_if(req.since_topics.begin(), req.since_topics.end(),
+                                    [&](const switchboard::detail::since_position& s) {
+                                      return s.topic == state->topics[i].topic;
+                                    });
+    if (since != req.since_topics.end()) reads.emplace_back(i, &*since);
+  }
   state->reads_left = reads.size();
   state->held = core.hold(e);
   auto finish = [&core](recovery& r) {

@@ -154,6 +154,17 @@ TEST_CASE("sqlite hub: recovery replays from the disk before the ack, live messa
   CHECK(frames[4].type() == "message");
   CHECK(frames[4].num("/seq") == 6);
 
+  // A topic named twice in `since` is replayed once, from its first position.
+  h.send(bob, R"({"type":"unsubscribe","id":"u2","topics":["room"]})");
+  REQUIRE(h.wait_one(bob).type() == "ack");
+  h.send(bob, R"({"type":"subscribe","id":"twice","topics":["room"],"since":{"room":{"seq":4,"epoch":")" + epoch +
+                  R"("},"room":{"seq":1,"epoch":")" + epoch + R"("}}})");
+  const auto once = h.wait(bob, 3);
+  CHECK(once[0].num("/seq") == 5);
+  CHECK(once[1].num("/seq") == 6);
+  CHECK(once[2].type() == "ack");
+  CHECK(h.settle(bob).empty());
+
   // Another epoch: nothing replayed, recovered false.
   const json refused =
       h.request(bob, R"({"type":"subscribe","id":"x","topics":["room"],"since":{"room":{"seq":1,"epoch":"nope"}}})");
