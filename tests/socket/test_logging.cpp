@@ -130,6 +130,9 @@ TEST_CASE("logging over sockets: a scripted session gives every record its field
     wire += alice.encode_frame(ws_opcode::text, R"({"type":"publish","topic":"room","data":")" + payload + R"("})");
   REQUIRE(alice.send_raw(wire));
   CHECK(bob.expect_close() == 1013);
+  // The refusals (19 or 20: the bucket may refill by one meanwhile) reach alice before
+  // she closes, so the transport has written them whatever the flush timing.
+  for (int i = 0; i < 19; ++i) alice.recv_type("error");
   REQUIRE(alice.send_close(1000));
   CHECK(alice.expect_close() == 1000);
   REQUIRE(server.wait_until([](auto&, server_under_test& s) { return s.connection_count() == 0; }));
@@ -172,7 +175,7 @@ TEST_CASE("logging over sockets: a scripted session gives every record its field
   CHECK(alice_closed.field("code") == "1000");
   CHECK(alice_closed.field("closed_by") == "peer");
   CHECK(alice_closed.field("messages_in") == "40");
-  CHECK(std::stoul(alice_closed.field("messages_out")) >= 21);  // welcome, 20 acks or errors at least
+  CHECK(std::stoul(alice_closed.field("messages_out")) >= 20);  // welcome and the refusals she read
 
   for (const auto& r : log.all()) {
     INFO(r.line);
