@@ -403,7 +403,8 @@ struct websocketpp_server::impl final : transport {
   }
 
   void on_open(const connection_ptr& con) {
-    con->sb_id = hub.on_open(std::move(con->who));
+    const std::string remote = con->get_remote_endpoint();
+    con->sb_id = hub.on_open(std::move(con->who), peer_info{remote, con->get_request_header("User-Agent")});
     con->opened = true;
     const std::size_t slot = slot_of(con->sb_id);
     if (slot >= by_slot.size()) by_slot.resize(slot + 1);

@@ -49,6 +49,10 @@ const char* const usage = R"(usage: pubsub_server [options]
   --durability MODE            acknowledged (default: a publish is acked once committed) or
                                buffered (acked at once; a crash may lose the last 20 ms)
   --history N                  messages kept per topic, in either store (default 100)
+  --history-max-bytes N        bytes kept per topic, oldest dropped first, in either store
+                               (default 4194304; 0 = no bound)
+  --history-max-age-s N        messages older than this are dropped, in either store
+                               (default 0 = no age limit)
   --store-max-bytes N          bytes of history kept in all, memory store (default 67108864)
   --max-history-reply-bytes N  largest history result (default 1048576)
   --max-connections N          open WebSocket connections (default 100000)
@@ -250,6 +254,8 @@ int main(int argc, char** argv) {
   std::string store = "memory";
   std::string db_path;
   std::optional<std::string> durability_name;
+  std::size_t history_max_bytes = 4u << 20;
+  std::chrono::seconds history_max_age{0};
   server_setup setup;
 
   for (int i = 1; i < argc; ++i) {
@@ -284,6 +290,8 @@ int main(int argc, char** argv) {
     else if (arg == "--ping-interval-ms") cfg.ping_interval = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--ping-timeout-ms") cfg.ping_timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--history") cfg.history_size = parse_number<std::size_t>(arg, value);
+    else if (arg == "--history-max-bytes") history_max_bytes = parse_number<std::size_t>(arg, value);
+    else if (arg == "--history-max-age-s") history_max_age = std::chrono::seconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--store-max-bytes") cfg.store_max_bytes = parse_number<std::size_t>(arg, value);
     else if (arg == "--max-history-reply-bytes") cfg.max_history_reply_bytes = parse_number<std::size_t>(arg, value);
     else if (arg == "--max-connections") cfg.max_connections = parse_number<std::size_t>(arg, value);
@@ -404,7 +412,10 @@ int main(int argc, char** argv) {
   setup.login_token_ttl_s = login_token_ttl_s;
   setup.jwt_options = jwt_options;
   if (store == "memory") {
-    memory_hub hub{io, cfg, std::move(policy)};
+    switchboard::memory_store::options kept = switchboard::memory_store::options_from(cfg);
+    kept.history_max_bytes = history_max_bytes;
+    kept.history_max_age = history_max_age;
+    memory_hub hub{io, cfg, std::move(policy), switchboard::memory_store(kept)};
     return serve(io, hub, setup);
   }
 #ifdef SWITCHBOARD_EXAMPLE_WITH_SQLITE
@@ -412,6 +423,8 @@ int main(int argc, char** argv) {
   db.path = db_path;
   db.mode = durability;
   db.history_size = cfg.history_size;
+  db.history_max_bytes = history_max_bytes;
+  db.history_max_age = history_max_age;
   std::optional<sqlite_hub> hub;
   try {
     hub.emplace(io, cfg, std::move(policy), switchboard::sqlite_store(io, db));

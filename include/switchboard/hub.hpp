@@ -319,19 +319,30 @@ class basic_hub final : private hub_endpoint {
     return result;
   }
 
-  connection_id on_open(identity who) override {
+  connection_id on_open(identity who, const peer_info& peer) override {
+    std::unique_ptr<typename core_type::session_log> session;
+    if constexpr (store_records_sessions<store_type>::value) {
+      if (core_.store.records_sessions())
+        session.reset(new typename core_type::session_log{std::string(peer.remote), std::string(peer.user_agent),
+                                                         std::chrono::system_clock::now(), 0});
+    } else {
+      (void)peer;
+    }
     if (core_.settings.in_band_auth && !who.user) {
       // No welcome yet: the connection has `auth_timeout` to authenticate.
       who.expires_at = std::chrono::system_clock::now() +
                        std::chrono::duration_cast<std::chrono::system_clock::duration>(core_.settings.auth_timeout);
       typename core_type::connection_state state{};
       state.awaiting_auth = true;
+      state.session = std::move(session);
       const connection_id id = core_.registry.insert(std::move(who), std::move(state));
       core_.watch_deadline(*core_.registry.find(id));
       return id;
     }
     const bool over_limit = over_user_limit(who);
-    const connection_id id = core_.registry.insert(std::move(who), typename core_type::connection_state{}, !over_limit);
+    typename core_type::connection_state state{};
+    state.session = std::move(session);
+    const connection_id id = core_.registry.insert(std::move(who), std::move(state), !over_limit);
     entry_type& e = *core_.registry.find(id);
     if (over_limit)
       refuse_over_user_limit(e);
@@ -345,6 +356,7 @@ class basic_hub final : private hub_endpoint {
     if (!e || e->value.out.closing || e->value.refused) return;
     ++core_.stats.messages_in;
     core_.stats.bytes_in += payload.size();
+    if (e->value.session) ++e->value.session->messages_in;
     if (!e->value.bucket.try_take(std::chrono::steady_clock::now(), core_.settings.rate_limit,
                                   core_.settings.rate_burst)) {
       ++core_.stats.rate_limited;
@@ -382,6 +394,8 @@ class basic_hub final : private hub_endpoint {
     if (!e) return;
     if constexpr (detail::has_on_disconnect<hooks_type>::value)
       if (!e->value.refused && !e->value.awaiting_auth) core_.hooks.on_disconnect(id, e->who);
+    if constexpr (store_records_sessions<store_type>::value)
+      if (e->value.session) record_session(*e);
     core_.out.remove(*e);
     core_.unsubscribe_all(registry_type::slot_of(id));
     std::optional<std::string> user;
@@ -392,6 +406,20 @@ class basic_hub final : private hub_endpoint {
     if (core_.registry.connection_count() == 0) core_.deadlines.clear();
     if (user && core_.registry.connections_of(*user).empty()) core_.announce_presence(*user, "offline");
     core_.out.removed();
+  }
+
+  void record_session(entry_type& e) {
+    typename core_type::session_log& log = *e.value.session;
+    session_record r;
+    r.connection = e.id;
+    if (e.who.user) r.user = *e.who.user;
+    r.remote = std::move(log.remote);
+    r.user_agent = std::move(log.user_agent);
+    r.connected_at = log.connected_at;
+    r.disconnected_at = std::chrono::system_clock::now();
+    r.messages_in = log.messages_in;
+    r.messages_out = e.value.out.frames_total;
+    core_.store.record_session(std::move(r));
   }
 
   // --- requests -------------------------------------------------------------------

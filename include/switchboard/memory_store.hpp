@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -40,6 +41,10 @@ namespace switchboard {
 ///   the older messages of its topic are dropped with it, since nothing before it
 ///   could be replayed past the gap. Records of retained streams are counted but
 ///   never dropped: the hub's subscription limits bound them.
+/// - `history_max_bytes` (default 4 MiB): the `wire()` bytes of one topic's stored frames;
+///   past it the topic's oldest are dropped. 0: no bound but `max_bytes`.
+/// - `history_max_age` (default 0: none): a message older than this is neither replayed
+///   nor returned by `history`; its memory is freed by the next `append`.
 /// - `max_topics` (default 100,000): streams kept before idle ones are forgotten, least
 ///   recently idle first. Bounds the records of topics nobody reads any more.
 ///   Streams with a stored message or a subscriber are never forgotten, so they may
@@ -64,7 +69,18 @@ namespace switchboard {
 /// slot in a pool that links all stored messages in publish order (slots are reused,
 /// so steady-state appends allocate nothing), and a 4-byte index in its topic's ring.
 ///
-/// Direct messages to offline users are not persisted (`store_direct` returns false).
+/// Direct messages to offline users (`store_direct`, `take_directs`): at most
+/// `max_directs_per_user` (default 100) per user, `max_directs` (default 100,000) in all,
+/// and `max_direct_bytes` (default 16 MiB, counted within `max_bytes`) of frames,
+/// mailboxes and user ids; past any of them `store_direct` returns false and keeps
+/// nothing. Kept directs are never dropped to make room: they leave only when taken.
+/// Stored history is dropped to make room for them within `max_bytes`, so history keeps
+/// at least `max_bytes - max_direct_bytes`.
+///
+/// Sessions (`record_session`, `sessions`): the latest `max_sessions` (default 0: none,
+/// since a hub then keeps each connection's address and user agent until it closes),
+/// with `remote` and `user_agent` cut to `max_session_field_bytes` (default 256); counted
+/// within `max_bytes`, dropped oldest first.
 ///
 /// Users' public keys (`register_user`, `find_user_keys`, for challenge-response
 /// login): at most `max_users` (default 100,000, from `config::max_registered_users`);
@@ -82,6 +98,15 @@ class memory_store {
     std::size_t max_topics = 100000;              ///< streams kept before idle ones are forgotten
     std::size_t max_bytes = 64 * 1024 * 1024;     ///< bytes kept in all (see `bytes_used`)
     std::size_t max_users = 100000;               ///< users whose keys are kept
+    std::size_t history_max_bytes = 4u << 20;     ///< stored frame bytes per topic; 0: no bound
+    std::chrono::milliseconds history_max_age{0};  ///< older messages are not served; 0: no age limit
+    std::size_t max_directs_per_user = 100;       ///< offline direct messages kept per user
+    std::size_t max_directs = 100000;             ///< offline direct messages kept in all
+    std::size_t max_direct_bytes = 16u << 20;     ///< their bytes (within `max_bytes`)
+    std::size_t max_sessions = 0;                 ///< session records kept; 0: sessions not recorded
+    std::size_t max_session_field_bytes = 256;    ///< `remote` and `user_agent` are cut to it
+    /// Where message ages are read from (`history_max_age`); replaceable for tests.
+    std::chrono::steady_clock::time_point (*clock)() = &std::chrono::steady_clock::now;
   };
 
   /// Bytes counted for one heap allocation besides its size (the allocator's header).
@@ -94,7 +119,16 @@ class memory_store {
 
   memory_store() : memory_store(options{}) {}
   explicit memory_store(const config& cfg)
-      : memory_store(options{cfg.history_size, 100000, cfg.store_max_bytes, cfg.max_registered_users}) {}
+      : memory_store(options_from(cfg)) {}
+  /// The defaults, with `history_size`, `max_bytes` and `max_users` from a hub's config.
+  static options options_from(const config& cfg) {
+    options o;
+    o.history_size = cfg.history_size;
+    o.max_bytes = cfg.store_max_bytes;
+    o.max_users = cfg.max_registered_users;
+    return o;
+  }
+
   explicit memory_store(options opts) : options_(opts), epoch_prefix_(random_prefix()) { next_epoch(); }
 
   /// A moved-from store may only be destroyed or assigned to.
@@ -118,6 +152,7 @@ class memory_store {
   /// frame in history and returns the seq and frame. If `build` throws, nothing changes.
   template <class Build>
   std::pair<std::uint64_t, shared_frame> append(std::string_view topic, Build&& build) {
+    if (options_.history_max_age.count() > 0) drop_expired();
     stream* s = find(topic);
     const std::uint64_t seq = s ? s->seq + 1 : 1;
     shared_frame frame = build(seq);
@@ -142,7 +177,7 @@ class memory_store {
     if (since > latest) return false;
     if (since == latest) return true;
     const std::uint64_t missing = latest - since;  // >= 1, so `s` exists
-    if (missing > s->count) return false;          // messages after `since` already dropped
+    if (missing > live_count(*s)) return false;    // messages after `since` already dropped
     for (std::uint64_t i = 1; i <= missing; ++i) f(frame_at(*s, since + i));
     return true;
   }
@@ -154,13 +189,14 @@ class memory_store {
                           F&& f) const {
     const stream* s = find(topic);
     if (!s) return {0, epoch_};
-    if (s->count > 0 && limit > 0 && !(since && *since >= s->seq)) {
-      const std::uint64_t oldest = s->seq - s->count + 1;
+    const std::size_t live = live_count(*s);
+    if (live > 0 && limit > 0 && !(since && *since >= s->seq)) {
+      const std::uint64_t oldest = s->seq - live + 1;
       std::uint64_t first;
       if (since)
         first = std::max(*since + 1, oldest);  // *since < seq: no overflow
       else
-        first = s->count > limit ? s->seq - limit + 1 : oldest;
+        first = live > limit ? s->seq - limit + 1 : oldest;
       const std::uint64_t n = std::min<std::uint64_t>(limit, s->seq - first + 1);
       for (std::uint64_t i = 0; i < n; ++i) f(frame_at(*s, first + i));
     }
@@ -193,11 +229,76 @@ class memory_store {
     if (used_ > options_.max_bytes) enforce_budget();
   }
 
-  /// This store keeps no direct messages for offline users.
-  bool store_direct(std::string_view /*user*/, const shared_frame& /*frame*/) { return false; }
-  /// Calls `f(frame)` for every stored direct message of `user` and forgets them.
+  /// Keeps a direct message for `user`, who is offline, until `take_directs`. False (and
+  /// nothing kept) past `max_directs_per_user`, `max_directs` or `max_direct_bytes`.
+  bool store_direct(std::string_view user, const shared_frame& frame) {
+    if (!frame || user.empty() || direct_count_ >= options_.max_directs) return false;
+    const std::string name(user);
+    auto found = mailboxes_.find(name);
+    const bool created = found == mailboxes_.end();
+    std::vector<shared_frame> none;
+    const std::vector<shared_frame>& box = created ? none : found->second.frames;
+    if (box.size() >= options_.max_directs_per_user) return false;
+    // What keeping it adds: the frame, the mailbox's growth, and a new mailbox's record.
+    std::size_t growth = 0;
+    if (box.size() == box.capacity()) {
+      const std::size_t grown = std::min(options_.max_directs_per_user, std::max<std::size_t>(4, 2 * box.capacity()));
+      growth = (grown - box.capacity()) * sizeof(shared_frame) + (box.capacity() == 0 ? allocation_overhead : 0);
+    }
+    const std::size_t cost = frame.wire().size() + message_overhead + growth +
+                             (created ? mailbox_record_bytes + (user.size() > small_string ? user.size() + 1 + allocation_overhead : 0) : 0);
+    const std::size_t direct_budget = std::min(options_.max_direct_bytes, options_.max_bytes);
+    if (cost > direct_budget || direct_bytes_ > direct_budget - cost) return false;
+    if (created) found = mailboxes_.emplace(name, mailbox{}).first;
+    std::vector<shared_frame>& frames = found->second.frames;
+    if (growth > 0) frames.reserve(std::min(options_.max_directs_per_user, std::max<std::size_t>(4, 2 * frames.capacity())));
+    frames.push_back(frame);
+    found->second.bytes += cost;
+    direct_bytes_ += cost;
+    used_ += cost;
+    ++direct_count_;
+    if (used_ > options_.max_bytes) enforce_budget();
+    return true;
+  }
+
+  /// Calls `f(frame)` for every direct message kept for `user`, oldest first, and
+  /// forgets them.
   template <class F>
-  void take_directs(std::string_view /*user*/, F&& /*f*/) {}
+  void take_directs(std::string_view user, F&& f) {
+    const auto found = mailboxes_.find(std::string(user));
+    if (found == mailboxes_.end()) return;
+    mailbox box = std::move(found->second);
+    mailboxes_.erase(found);
+    direct_bytes_ -= box.bytes;
+    used_ -= box.bytes;
+    direct_count_ -= box.frames.size();
+    for (const shared_frame& frame : box.frames) f(frame);
+  }
+
+  /// Direct messages kept for offline users, in all.
+  std::size_t direct_count() const noexcept { return direct_count_; }
+
+  /// True when `max_sessions > 0`: a hub then hands every closed connection to
+  /// `record_session`.
+  bool records_sessions() const noexcept { return options_.max_sessions > 0; }
+
+  /// Keeps a closed connection's record, dropping the oldest past `max_sessions`.
+  void record_session(session_record session) {
+    if (options_.max_sessions == 0) return;
+    if (session.remote.size() > options_.max_session_field_bytes) session.remote.resize(options_.max_session_field_bytes);
+    if (session.user_agent.size() > options_.max_session_field_bytes)
+      session.user_agent.resize(options_.max_session_field_bytes);
+    while (sessions_.size() >= options_.max_sessions) drop_oldest_session();
+    session.user.shrink_to_fit();
+    session.remote.shrink_to_fit();
+    session.user_agent.shrink_to_fit();
+    used_ += session_bytes(session);
+    sessions_.push_back(std::move(session));
+    if (used_ > options_.max_bytes) enforce_budget();
+  }
+
+  /// The recorded sessions, oldest first.
+  const std::deque<session_record>& sessions() const noexcept { return sessions_; }
 
   /// Stores `user`'s public keys unless the user is already stored (with the same keys:
   /// `already_registered`; with others: `conflict`, and the stored ones stay) or
@@ -240,6 +341,7 @@ class memory_store {
     std::vector<std::uint32_t> ring;  // pool slots of the stored messages; grows to history_size
     std::size_t head = 0;             // ring index of the oldest stored message
     std::size_t count = 0;            // stored messages: seqs seq - count + 1 .. seq
+    std::size_t bytes = 0;            // their frames' wire bytes (history_max_bytes)
     stream* idle_prev = nullptr;      // idle list links (valid while `idle`)
     stream* idle_next = nullptr;
     bool idle = false;
@@ -251,9 +353,48 @@ class memory_store {
   struct slot {
     shared_frame frame;
     stream* owner = nullptr;
+    std::chrono::steady_clock::time_point stored_at{};  // set when history_max_age is
     std::uint32_t older = npos;
     std::uint32_t newer = npos;
   };
+
+  // The direct messages kept for one offline user, and the bytes they count.
+  struct mailbox {
+    std::vector<shared_frame> frames;
+    std::size_t bytes = 0;
+  };
+  static constexpr std::size_t small_string = 15;  // longest string kept without a heap block
+  // A mailbox's hash node (pair, next pointer, cached hash) and its bucket.
+  static constexpr std::size_t mailbox_record_bytes =
+      sizeof(std::pair<const std::string, mailbox>) + 2 * sizeof(void*) + allocation_overhead + sizeof(void*);
+
+  // Stored messages of `s` that are young enough to serve: its newest `live_count`.
+  std::size_t live_count(const stream& s) const {
+    if (options_.history_max_age.count() <= 0 || s.count == 0) return s.count;
+    const auto cutoff = options_.clock() - options_.history_max_age;
+    std::size_t expired = 0;
+    std::size_t at = s.head;
+    while (expired < s.count && slots_[s.ring[at]].stored_at < cutoff) {
+      ++expired;
+      if (++at == s.ring.size()) at = 0;
+    }
+    return s.count - expired;
+  }
+
+  // Frees messages past `history_max_age`: the oldest in publish order come first.
+  void drop_expired() {
+    const auto cutoff = options_.clock() - options_.history_max_age;
+    while (oldest_ != npos && slots_[oldest_].stored_at < cutoff) drop_oldest_message();
+  }
+
+  static std::size_t session_bytes(const session_record& r) {
+    return sizeof(session_record) + heap_bytes(r.user) + heap_bytes(r.remote) + heap_bytes(r.user_agent);
+  }
+
+  void drop_oldest_session() {
+    used_ -= session_bytes(sessions_.front());
+    sessions_.pop_front();
+  }
 
   stream* find(std::string_view topic) const {
     const auto it = index_.find(topic);
@@ -294,40 +435,52 @@ class memory_store {
         forget(*idle_head_);
       else if (oldest_ != npos)
         drop_oldest_message();
+      else if (!sessions_.empty())
+        drop_oldest_session();
       else
-        break;  // only records of retained streams left
+        break;  // only records of retained streams and kept directs left
     }
   }
 
   // Stores `frame` as the newest message of `s` (whose seq is already the frame's).
   void keep(stream& s, const shared_frame& frame) {
-    const std::size_t cost = frame.wire().size() + message_overhead;
+    const std::size_t size = frame.wire().size();
+    const std::size_t cost = size + message_overhead;
     const std::size_t records = used_ - frame_bytes_;
-    if (cost > options_.max_bytes || records > options_.max_bytes - cost || (free_ == npos && slots_.size() == npos)) {
+    const bool over_topic_bound = options_.history_max_bytes > 0 && size > options_.history_max_bytes;
+    if (over_topic_bound || cost > options_.max_bytes || records > options_.max_bytes - cost ||
+        (free_ == npos && slots_.size() == npos)) {
       while (s.count > 0) drop_first(s);  // keeps the stored run ending at seq
       return;
     }
+    const auto now = options_.history_max_age.count() > 0 ? options_.clock() : std::chrono::steady_clock::time_point{};
     if (s.count == options_.history_size) {  // the topic's oldest slot takes the new message
       const std::uint32_t n = s.ring[s.head];
       if (++s.head == s.ring.size()) s.head = 0;  // the oldest ring position becomes the newest
       slot& x = slots_[n];
-      const std::size_t dropped = x.frame.wire().size() + message_overhead;
-      frame_bytes_ -= dropped;
-      used_ -= dropped;
+      const std::size_t dropped = x.frame.wire().size();
+      s.bytes -= dropped;
+      frame_bytes_ -= dropped + message_overhead;
+      used_ -= dropped + message_overhead;
       unlink(x);
       x.frame = frame;
+      x.stored_at = now;
       link_newest(x, n);
     } else {
       const std::uint32_t n = take_slot();
       slot& x = slots_[n];
       x.frame = frame;
       x.owner = &s;
+      x.stored_at = now;
       link_newest(x, n);
       push_ring(s, n);
       ++messages_;
     }
+    s.bytes += size;
     frame_bytes_ += cost;
     used_ += cost;
+    if (options_.history_max_bytes > 0)
+      while (s.bytes > options_.history_max_bytes) drop_first(s);  // leaves the new one: it fits alone
   }
 
   void link_newest(slot& x, std::uint32_t n) {
@@ -374,9 +527,10 @@ class memory_store {
     if (++s.head == s.ring.size()) s.head = 0;
     --s.count;
     slot& x = slots_[n];
-    const std::size_t cost = x.frame.wire().size() + message_overhead;
-    frame_bytes_ -= cost;
-    used_ -= cost;
+    const std::size_t size = x.frame.wire().size();
+    s.bytes -= size;
+    frame_bytes_ -= size + message_overhead;
+    used_ -= size + message_overhead;
     --messages_;
     unlink(x);
     x.frame = shared_frame();
@@ -472,9 +626,15 @@ class memory_store {
     frame_bytes_ = std::exchange(o.frame_bytes_, 0);
     used_ = std::exchange(o.used_, 0);
     users_ = std::move(o.users_);
+    mailboxes_ = std::move(o.mailboxes_);
+    direct_count_ = std::exchange(o.direct_count_, 0);
+    direct_bytes_ = std::exchange(o.direct_bytes_, 0);
+    sessions_ = std::move(o.sessions_);
     o.index_.clear();
     o.users_.clear();
     o.slots_.clear();
+    o.mailboxes_.clear();
+    o.sessions_.clear();
   }
 
   void next_epoch() {
@@ -521,10 +681,15 @@ class memory_store {
   std::size_t frame_bytes_ = 0;  // stored frames and their overhead
   std::size_t used_ = 0;         // frame_bytes_ + records + slot pool
   std::unordered_map<std::string, user_keys> users_;
+  std::unordered_map<std::string, mailbox> mailboxes_;  // offline directs by user
+  std::size_t direct_count_ = 0;
+  std::size_t direct_bytes_ = 0;  // counted in used_ too
+  std::deque<session_record> sessions_;
 };
 
-static_assert(is_store_policy<memory_store>::value && store_keeps_user_keys<memory_store>::value,
-              "memory_store must model the store policy, user keys included");
+static_assert(is_store_policy<memory_store>::value && store_keeps_user_keys<memory_store>::value &&
+                  store_records_sessions<memory_store>::value,
+              "memory_store must model the store policy, user keys and sessions included");
 
 }  // namespace switchboard
 

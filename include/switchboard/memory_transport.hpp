@@ -45,13 +45,15 @@ class memory_transport final : public transport {
 
   /// Performs a handshake with `token` and opens the connection; 0 when the auth policy
   /// refused it (see `last_refusal()`).
-  connection_id connect(std::string_view token = {}) {
-    auth_result auth = hub_.on_handshake(handshake_info{token, {}, "memory", "/ws", {}, {}});
+  connection_id connect(std::string_view token = {}) { return connect(token, peer_info{"memory", {}}); }
+  /// The same, from `peer` (its address and user agent go to the session record).
+  connection_id connect(std::string_view token, const peer_info& peer) {
+    auth_result auth = hub_.on_handshake(handshake_info{token, {}, peer.remote, "/ws", {}, {}});
     if (!auth.accepted) {
       last_refusal_ = std::move(auth);
       return 0;
     }
-    const connection_id id = hub_.on_open(std::move(auth.who));
+    const connection_id id = hub_.on_open(std::move(auth.who), peer);
     const std::size_t slot = slot_of(id);
     if (slot >= clients_.size()) clients_.resize(slot + 1);
     clients_[slot] = client{};

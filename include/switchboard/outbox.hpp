@@ -40,6 +40,7 @@ struct outbox_slot {
   detail::frame_queue pending;    // queued this loop turn, or while a write is in flight
   std::size_t inflight_frames = 0;
   std::size_t inflight_bytes = 0;
+  std::uint64_t frames_total = 0;  // queued over the connection's life (its session record)
 };
 
 /// The send side of a hub. Frames queued to a connection in one loop turn leave in one
@@ -90,6 +91,7 @@ class outbox {
     }
     c.pending.push_back(frame);
     ++c.queued_frames;
+    ++c.frames_total;
     c.queued_bytes += bytes;
     total_queued_ += bytes;
     ++frames_queued_;
@@ -190,6 +192,7 @@ class outbox {
     }
     c.pending.insert(mark.at, frames.data(), frames.size());
     c.queued_frames += frames.size();
+    c.frames_total += frames.size();
     c.queued_bytes += bytes;
     total_queued_ += bytes;
     frames_queued_ += frames.size();

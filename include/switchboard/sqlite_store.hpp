@@ -94,19 +94,6 @@ struct commit_report {
   std::error_code error;
 };
 
-/// One connection's life, for `record_session`. `remote` and `user_agent` longer than
-/// `options::max_session_field_bytes` are cut, `user` longer than `max_user_bytes` too.
-struct session_record {
-  std::uint64_t connection = 0;
-  std::string user;  ///< empty for an anonymous connection
-  std::string remote;
-  std::string user_agent;
-  std::chrono::system_clock::time_point connected_at{};
-  std::chrono::system_clock::time_point disconnected_at{};
-  std::uint64_t messages_in = 0;
-  std::uint64_t messages_out = 0;
-};
-
 namespace detail {
 struct sqlite_store_impl;
 }
@@ -267,6 +254,8 @@ class sqlite_store {
 
   /// Queues a session row. Returns false (and drops it) when the queue is full.
   bool record_session(session_record session);
+  /// Always true: a hub records every connection's session here (`max_sessions` rows kept).
+  bool records_sessions() const noexcept { return true; }
 
   /// False while writes fail (from the last batch the writer tried). Any thread.
   bool writable() const noexcept;

@@ -7,6 +7,7 @@
 #include <switchboard/frame.hpp>
 #include <switchboard/user_keys.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,6 +23,20 @@ namespace switchboard {
 struct stream_position {
   std::uint64_t seq = 0;
   std::string_view epoch;  ///< valid until the store is next modified
+};
+
+/// One connection's life, as a hub hands it to a store that records sessions (see
+/// `store_records_sessions`) when the connection closes. A store may cut `remote` and
+/// `user_agent` to a bound of its own.
+struct session_record {
+  std::uint64_t connection = 0;
+  std::string user;        ///< empty for an anonymous connection
+  std::string remote;      ///< peer address and port
+  std::string user_agent;  ///< the handshake's `User-Agent`; empty when none
+  std::chrono::system_clock::time_point connected_at{};
+  std::chrono::system_clock::time_point disconnected_at{};
+  std::uint64_t messages_in = 0;   ///< frames received, rate-limited ones included
+  std::uint64_t messages_out = 0;  ///< frames queued to the connection
 };
 
 namespace detail {
@@ -144,6 +159,19 @@ struct is_async_store_policy<
                       decltype(std::declval<T&>().store_direct(std::string_view(), std::declval<const shared_frame&>(),
                                                                detail::done_sink{})),
                       decltype(std::declval<T&>().take_directs(std::string_view(), detail::directs_sink{}))>>
+    : std::true_type {};
+
+/// True when the store records sessions, with either kind of store policy:
+/// | expression | type |
+/// | `s.records_sessions()` | convertible to bool: record this run's sessions (checked as each connection opens) |
+/// | `s.record_session(session_record&&)` | any |
+/// While `records_sessions()` is true, each connection keeps its address and user agent
+/// (about 100 to 300 bytes) until it closes, so a store may leave it off by default.
+template <class T, class = void>
+struct store_records_sessions : std::false_type {};
+template <class T>
+struct store_records_sessions<T, detail::void_t<decltype(bool(std::declval<const T&>().records_sessions())),
+                                                decltype(std::declval<T&>().record_session(session_record{}))>>
     : std::true_type {};
 
 #ifdef __cpp_concepts

@@ -55,6 +55,12 @@ class transport {
   virtual void resume_reading(connection_id id) = 0;
 };
 
+/// Where a connection comes from, for the session record (`store_records_sessions`).
+struct peer_info {
+  std::string_view remote;      ///< peer address and port
+  std::string_view user_agent;  ///< the handshake's `User-Agent`; empty when none
+};
+
 /// What a transport asks of a hub. `basic_hub` implements it, so a compiled transport
 /// can drive any instantiation of the template. Call only from the hub's thread.
 class hub_endpoint {
@@ -62,7 +68,8 @@ class hub_endpoint {
   /// Authenticates a handshake before the WebSocket opens; a refusal carries the HTTP status.
   virtual auth_result on_handshake(const handshake_info& info) = 0;
   /// The WebSocket is open: registers it and queues `welcome` (or a refusal and close).
-  virtual connection_id on_open(identity who) = 0;
+  /// `peer`'s views are valid during the call only.
+  virtual connection_id on_open(identity who, const peer_info& peer) = 0;
   /// A complete message arrived (text: valid UTF-8, checked by the transport).
   virtual void on_message(connection_id id, frame_kind kind, std::string_view payload) = 0;
   /// The frames of the last `transport::write` to `id` have left.

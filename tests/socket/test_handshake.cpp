@@ -205,3 +205,35 @@ TEST_CASE("routes added with add_route answer on the same port", "[socket][http]
   CHECK(http_request(server.port(), "GET", "/echo").status == 405);  // the path exists, not for GET
   CHECK(http_request(server.port(), "GET", "/nowhere").status == 404);
 }
+
+namespace {
+// The default store, recording sessions.
+struct recording_store : switchboard::memory_store {
+  explicit recording_store(const switchboard::config& cfg) : memory_store(with_sessions(cfg)) {}
+  static options with_sessions(const switchboard::config& cfg) {
+    options o = options_from(cfg);
+    o.max_sessions = 10;
+    return o;
+  }
+};
+}  // namespace
+
+TEST_CASE("a closed connection's session carries the peer address and User-Agent the transport saw",
+          "[socket][handshake]") {
+  basic_test_server<switchboard::policies<switchboard::insecure_token_auth, recording_store>> server;
+  {
+    ws_test_client c;
+    c.open(server.port(), {"/ws?token=alice", {"User-Agent: switchboard-socket-test/2.0"}, {}, 0});
+    c.send_text(R"({"type":"ping","id":1})");
+    c.recv_type("pong");
+    c.send_close();
+  }
+  REQUIRE(server.wait_until([](auto& hub, auto&) { return hub.store().sessions().size() == 1; }));
+  const switchboard::session_record r = server.call([](auto& hub, auto&) { return hub.store().sessions().front(); });
+  CHECK(r.user == "alice");
+  CHECK(r.remote.rfind("127.0.0.1:", 0) == 0);
+  CHECK(r.user_agent == "switchboard-socket-test/2.0");
+  CHECK(r.messages_in == 1);
+  CHECK(r.messages_out == 2);  // welcome and pong
+  CHECK(r.disconnected_at >= r.connected_at);
+}

@@ -197,10 +197,17 @@ TEST_CASE("direct reaches every connection of the user", "[socket][direct]") {
   }
   expect_nothing_queued(bob);
 
-  // Nobody home: not delivered, and the in-memory store keeps no directs.
+  // Nobody home: kept, and delivered right after welcome on the next connection.
   ack = ask(bob, R"({"type":"direct","id":6,"to":"nobody","data":1})");
   CHECK(num(ack["data"], "delivered") == 0);
-  CHECK(ack["data"]["stored"].IsFalse());
+  CHECK(ack["data"]["stored"].IsTrue());
+  {
+    ws_test_client nobody;
+    nobody.open(server.port(), as_user("nobody"));  // reads welcome
+    const rapidjson::Document kept = nobody.recv_type("direct");
+    CHECK(str(kept, "from") == "bob");
+    CHECK(num(kept, "data") == 1);
+  }
 
   // No id: delivered, no reply.
   REQUIRE(alice1.send_text(R"({"type":"direct","to":"bob","data":"hi"})"));

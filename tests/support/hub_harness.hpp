@@ -79,6 +79,8 @@ struct harness {
 
   explicit harness(sb::config cfg = {}) : hub(io, stepped(std::move(cfg))), net(hub) {}
   harness(sb::config cfg, typename Hub::auth_type auth) : hub(io, stepped(std::move(cfg)), std::move(auth)), net(hub) {}
+  harness(sb::config cfg, typename Hub::auth_type auth, typename Hub::store_type store)
+      : hub(io, stepped(std::move(cfg)), std::move(auth), std::move(store)), net(hub) {}
 
   // Runs the loop until nothing is ready: frames leave, write completions and closes arrive.
   void pump() {

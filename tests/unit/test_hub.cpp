@@ -233,6 +233,67 @@ TEST_CASE("hub: unsubscribe stops delivery and ignores unknown topics", "[hub]")
 
 // --- direct ---------------------------------------------------------------------------
 
+TEST_CASE("hub: directs to an offline user come right after welcome on the next connection, once", "[hub]") {
+  sb::memory_store::options limits;
+  limits.max_directs_per_user = 2;
+  harness<> h(no_timestamps(), sb::insecure_token_auth{}, sb::memory_store(limits));
+  const connection_id bob = h.join("bob"), carol = h.join("carol");
+  CHECK(h.request(bob, R"({"type":"direct","id":1,"to":"alice","data":"first"})").is_true("/data/stored"));
+  CHECK(h.request(bob, R"({"type":"direct","id":2,"to":"alice","data":{"n":2}})").is_true("/data/stored"));
+  const json over = h.request(bob, R"({"type":"direct","id":3,"to":"alice","data":"third"})");
+  CHECK(over.num("/data/delivered") == 0);
+  CHECK(over.is_false("/data/stored"));  // past max_directs_per_user: not kept
+  CHECK(h.texts(carol).empty());
+
+  const connection_id alice = h.connect("alice");
+  const auto frames = h.texts(alice);
+  REQUIRE(frames.size() == 3);
+  CHECK(parse(frames[0]).type() == "welcome");
+  CHECK(frames[1] == R"({"type":"direct","from":"bob","data":"first"})");
+  CHECK(frames[2] == R"({"type":"direct","from":"bob","data":{"n":2}})");
+  CHECK(h.texts(h.connect("alice")).size() == 1);  // a second connection gets its welcome only
+  h.net.disconnect(alice);
+  h.pump();
+  CHECK(h.texts(h.connect("alice")).size() == 1);  // and so does the next session
+  CHECK(h.texts(carol).empty());
+  CHECK(h.hub.store().direct_count() == 0);
+}
+
+TEST_CASE("hub: a store that records sessions gets each connection's life when it closes", "[hub]") {
+  sb::memory_store::options o;
+  o.max_sessions = 10;
+  harness<> h(no_timestamps(), sb::insecure_token_auth{}, sb::memory_store(o));
+  const auto before = std::chrono::system_clock::now();
+  const connection_id alice = h.net.connect("alice", sb::peer_info{"192.0.2.7:51000", "switchboard-test/1.0"});
+  h.pump();
+  REQUIRE(h.texts(alice).size() == 1);  // welcome
+  const connection_id anon = h.join();
+  h.subscribe(alice, R"(["t"])");
+  h.send(anon, R"({"type":"publish","id":1,"topic":"t","data":1})");
+  h.send(anon, R"({"type":"publish","id":2,"topic":"t","data":2})");
+  CHECK(h.hub.store().sessions().empty());  // nothing until a connection closes
+
+  h.net.disconnect(alice);
+  h.pump();
+  REQUIRE(h.hub.store().sessions().size() == 1);
+  const sb::session_record& r = h.hub.store().sessions().front();
+  CHECK(r.connection == alice);
+  CHECK(r.user == "alice");
+  CHECK(r.remote == "192.0.2.7:51000");
+  CHECK(r.user_agent == "switchboard-test/1.0");
+  CHECK(r.connected_at >= before);
+  CHECK(r.disconnected_at >= r.connected_at);
+  CHECK(r.messages_in == 1);   // the subscribe
+  CHECK(r.messages_out == 4);  // welcome, the ack, two messages
+
+  h.net.disconnect(anon);
+  h.pump();
+  REQUIRE(h.hub.store().sessions().size() == 2);
+  CHECK(h.hub.store().sessions().back().user.empty());
+  CHECK(h.hub.store().sessions().back().messages_in == 2);
+  CHECK(h.hub.store().sessions().back().messages_out == 3);  // welcome and two acks
+}
+
 TEST_CASE("hub: direct reaches every connection of the user", "[hub]") {
   harness<> h(no_timestamps());
   const connection_id a1 = h.join("alice"), a2 = h.join("alice"), bob = h.join("bob"), carol = h.join("carol");
@@ -249,7 +310,7 @@ TEST_CASE("hub: direct reaches every connection of the user", "[hub]") {
 
   const json none = h.request(bob, R"({"type":"direct","id":6,"to":"nobody","data":1})");
   CHECK(none.num("/data/delivered") == 0);
-  CHECK(none.is_false("/data/stored"));
+  CHECK(none.is_true("/data/stored"));  // kept for nobody's next connection
 
   require_error(h.request(bob, R"({"type":"direct","id":7,"data":1})"), "bad_request", "7");
   require_error(h.request(bob, R"({"type":"direct","id":8,"to":"alice"})"), "bad_request", "8");

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -571,12 +572,172 @@ TEST_CASE("memory_store randomized: oldest dropped first, seq never restarts wit
   }
 }
 
-TEST_CASE("memory_store does not keep direct messages", "[memory_store]") {
+namespace {
+
+std::vector<std::string> take_all(memory_store& s, const std::string& user) {
+  std::vector<std::string> out;
+  s.take_directs(user, [&](const shared_frame& f) { out.emplace_back(f.payload()); });
+  return out;
+}
+
+shared_frame text_frame(const std::string& payload) { return switchboard::make_frame(frame_kind::text, payload); }
+
+}  // namespace
+
+TEST_CASE("memory_store keeps direct messages for offline users until taken, once", "[memory_store]") {
   memory_store s;
-  CHECK_FALSE(s.store_direct("bob", switchboard::make_frame(frame_kind::text, "{}")));
-  int called = 0;
-  s.take_directs("bob", [&](const shared_frame&) { ++called; });
-  CHECK(called == 0);
+  const std::size_t empty = s.bytes_used();
+  CHECK(s.store_direct("bob", text_frame("one")));
+  CHECK(s.store_direct("bob", text_frame("two")));
+  CHECK(s.store_direct("a-user-id-longer-than-the-small-string-buffer", text_frame("three")));
+  CHECK(s.direct_count() == 3);
+  CHECK(s.bytes_used() > empty);
+
+  CHECK(take_all(s, "carol").empty());  // nobody else's
+  CHECK(take_all(s, "bob") == std::vector<std::string>{"one", "two"});
+  CHECK(take_all(s, "bob").empty());  // handed out once
+  CHECK(take_all(s, "a-user-id-longer-than-the-small-string-buffer") == std::vector<std::string>{"three"});
+  CHECK(s.direct_count() == 0);
+  CHECK(s.bytes_used() == empty);  // every byte counted in is counted out
+
+  CHECK_FALSE(s.store_direct("", text_frame("x")));
+  CHECK_FALSE(s.store_direct("bob", shared_frame()));
+}
+
+TEST_CASE("memory_store bounds kept directs per user, in all and in bytes", "[memory_store]") {
+  memory_store::options o;
+  o.max_directs_per_user = 3;
+  o.max_directs = 5;
+  memory_store s(o);
+  for (int i = 0; i < 3; ++i) CHECK(s.store_direct("bob", text_frame("b" + std::to_string(i))));
+  CHECK_FALSE(s.store_direct("bob", text_frame("b3")));  // bob's mailbox is full
+  CHECK(s.store_direct("carol", text_frame("c0")));      // others' are not
+  CHECK(s.store_direct("dave", text_frame("d0")));
+  CHECK_FALSE(s.store_direct("erin", text_frame("e0")));  // max_directs in all
+  CHECK(take_all(s, "bob") == std::vector<std::string>{"b0", "b1", "b2"});  // the refused one is not there
+  CHECK(s.store_direct("erin", text_frame("e0")));                          // room again
+
+  memory_store::options small;
+  small.max_direct_bytes = 4096;
+  memory_store b(small);
+  std::size_t kept = 0;
+  while (b.store_direct("user" + std::to_string(kept), text_frame(std::string(500, 'x')))) ++kept;
+  CHECK(kept >= 3);
+  CHECK(kept < 9);  // 4 KiB holds at most eight 500-byte frames, whatever the overhead
+  CHECK(b.bytes_used() <= small.max_direct_bytes + memory_store{}.bytes_used());
+}
+
+TEST_CASE("memory_store never drops kept directs for history, and history keeps the rest of max_bytes",
+          "[memory_store]") {
+  memory_store::options o;
+  o.max_bytes = 64 * 1024;
+  o.max_direct_bytes = 16 * 1024;
+  o.history_size = 1000;
+  memory_store s(o);
+  std::size_t directs = 0;
+  while (s.store_direct("u" + std::to_string(directs % 50), text_frame(std::string(300, 'd')))) ++directs;
+  REQUIRE(directs > 10);
+  // A flood of publishes pushes older history out, never the directs.
+  for (int i = 0; i < 2000; ++i) append_sized(s, "flood", 200);
+  CHECK(s.direct_count() == directs);
+  CHECK(s.bytes_used() <= o.max_bytes);
+  // What is left for history is at least max_bytes - max_direct_bytes, less the records.
+  CHECK(s.message_count() * 200 >= (o.max_bytes - o.max_direct_bytes) / 2);
+  std::size_t taken = 0;
+  for (int u = 0; u < 50; ++u) taken += take_all(s, "u" + std::to_string(u)).size();
+  CHECK(taken == directs);
+}
+
+TEST_CASE("memory_store history_max_bytes bounds one topic's stored frames", "[memory_store]") {
+  memory_store::options o;
+  o.history_size = 100;
+  o.history_max_bytes = 3500;
+  memory_store s(o);
+  for (int i = 0; i < 10; ++i) append_sized(s, "big", 1000);
+  for (int i = 0; i < 10; ++i) append(s, "small");
+  // Each frame of "big" is a little over 1,000 bytes: three fit, a fourth would not.
+  CHECK(history(s, "big", std::nullopt, 100) == range(8, 10));
+  CHECK(history(s, "small", std::nullopt, 100) == range(1, 10));  // other topics keep theirs
+  collector replayed;
+  CHECK_FALSE(s.replay("big", 5, std::nullopt, std::ref(replayed)));  // 6 and 7 are gone: all or nothing
+  CHECK(replayed.seqs.empty());
+  CHECK(s.replay("big", 7, std::nullopt, std::ref(replayed)));
+  CHECK(replayed.seqs == range(8, 10));
+
+  // A frame over the bound alone is not kept, and nothing before it either.
+  append_sized(s, "big", 4000);
+  CHECK(history(s, "big", std::nullopt, 100).empty());
+  append_sized(s, "big", 10);
+  CHECK(history(s, "big", std::nullopt, 100) == range(12, 12));
+  CHECK(s.position("big").seq == 12);
+}
+
+namespace {
+std::chrono::steady_clock::time_point fake_now;
+std::chrono::steady_clock::time_point fake_clock() { return fake_now; }
+}  // namespace
+
+TEST_CASE("memory_store history_max_age: older messages are neither served nor kept", "[memory_store]") {
+  using namespace std::chrono_literals;
+  fake_now = std::chrono::steady_clock::time_point(1h);
+  memory_store::options o;
+  o.history_max_age = 10s;
+  o.clock = &fake_clock;
+  memory_store s(o);
+  append(s, "a");  // seq 1 at 0 s
+  append(s, "b");
+  fake_now += 6s;
+  append(s, "a");  // seq 2 at 6 s
+  CHECK(history(s, "a", std::nullopt, 10) == range(1, 2));
+
+  fake_now += 5s;  // 11 s: seq 1 of both topics is past the age, seq 2 of "a" is not
+  CHECK(history(s, "a", std::nullopt, 10) == range(2, 2));
+  CHECK(history(s, "a", 0, 10) == range(2, 2));
+  CHECK(history(s, "b", std::nullopt, 10).empty());
+  collector replayed;
+  CHECK_FALSE(s.replay("a", 0, std::nullopt, std::ref(replayed)));  // seq 1 is gone
+  CHECK(s.replay("a", 1, std::nullopt, std::ref(replayed)));
+  CHECK(replayed.seqs == range(2, 2));
+  CHECK(s.position("b").seq == 1);  // the stream keeps its seq and epoch
+  CHECK(s.message_count() == 3);    // reads free nothing
+
+  append(s, "c");  // an append frees what is past the age
+  CHECK(s.message_count() == 2);
+  fake_now += 1h;
+  append(s, "c");
+  CHECK(s.message_count() == 1);
+  CHECK(history(s, "c", std::nullopt, 10) == range(2, 2));
+}
+
+TEST_CASE("memory_store records the latest sessions only when asked, bounded", "[memory_store]") {
+  memory_store off;
+  CHECK_FALSE(off.records_sessions());
+  off.record_session(switchboard::session_record{});
+  CHECK(off.sessions().empty());
+
+  memory_store::options o;
+  o.max_sessions = 2;
+  o.max_session_field_bytes = 8;
+  memory_store s(o);
+  CHECK(s.records_sessions());
+  const std::size_t empty = s.bytes_used();
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    switchboard::session_record r;
+    r.connection = i;
+    r.user = "u" + std::to_string(i);
+    r.remote = "127.0.0.1:" + std::to_string(40000 + i);
+    r.user_agent = std::string(1000, 'a');
+    r.messages_in = i;
+    r.messages_out = 10 * i;
+    s.record_session(std::move(r));
+  }
+  REQUIRE(s.sessions().size() == 2);
+  CHECK(s.sessions().front().connection == 2);  // the oldest went first
+  CHECK(s.sessions().back().user == "u3");
+  CHECK(s.sessions().back().remote == "127.0.0.");  // cut to max_session_field_bytes
+  CHECK(s.sessions().back().user_agent == "aaaaaaaa");
+  CHECK(s.sessions().back().messages_out == 30);
+  CHECK(s.bytes_used() > empty);
 }
 
 namespace {

@@ -289,3 +289,28 @@ TEST_CASE("sqlite hub: a database that cannot be written fails acknowledged publ
   CHECK(h.wait(bob, sent).size() == sent);
   CHECK(h.hub.stats().store_commit_failures >= 1);
 }
+
+TEST_CASE("sqlite hub: every closed connection leaves a session row", "[sqlite][hub]") {
+  temp_dir dir;
+  sqlite_harness h(options_for(dir / "db"));
+  const connection_id alice = h.net.connect("alice", sb::peer_info{"198.51.100.4:40100", "Mozilla/5.0 test"});
+  REQUIRE(alice != 0);
+  h.inbox[alice];
+  REQUIRE(h.wait_one(alice).type() == "welcome");
+  REQUIRE(h.request(alice, publish_request("p", "room", "1")).type() == "ack");
+  h.net.disconnect(alice);
+
+  raw_db db(dir / "db");
+  const std::string row =
+      "SELECT connection || ',' || user || ',' || remote || ',' || user_agent || ',' || messages_in || ',' || "
+      "messages_out || ',' || (disconnected_at >= connected_at) || ',' || (connected_at > 1700000000000) "
+      "FROM sessions";
+  std::string seen;
+  const bool written = run_until(h.io, [&] {
+    seen = db.value(row);
+    return !seen.empty();
+  });
+  INFO(seen);
+  REQUIRE(written);
+  CHECK(seen == std::to_string(alice) + ",alice,198.51.100.4:40100,Mozilla/5.0 test,1,2,1,1");
+}

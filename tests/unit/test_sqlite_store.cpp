@@ -113,58 +113,6 @@ std::vector<std::uint64_t> range(std::uint64_t first, std::uint64_t last) {
   return v;
 }
 
-// The database opened directly, to look at the disk without the store.
-class raw_db {
- public:
-  explicit raw_db(const fs::path& path, int flags = SQLITE_OPEN_READWRITE) {
-    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-      const std::string message = sqlite3_errmsg(db_);
-      sqlite3_close(db_);
-      throw std::runtime_error("cannot open " + path.string() + ": " + message);
-    }
-    sqlite3_busy_timeout(db_, 10000);
-  }
-  raw_db(const raw_db&) = delete;
-  raw_db& operator=(const raw_db&) = delete;
-  ~raw_db() { sqlite3_close(db_); }
-
-  void exec(const std::string& sql) {
-    char* message = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-      const std::string text = message ? message : "?";
-      sqlite3_free(message);
-      throw std::runtime_error(text + " in: " + sql);
-    }
-  }
-  // Every row, every column as text (NULL as "NULL").
-  std::vector<std::vector<std::string>> rows(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string(sqlite3_errmsg(db_)) + " in: " + sql);
-    std::vector<std::vector<std::string>> out;
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const auto* text = sqlite3_column_text(stmt, i);
-        row.push_back(text ? reinterpret_cast<const char*>(text) : "NULL");
-      }
-      out.push_back(std::move(row));
-    }
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) throw std::runtime_error(std::string(sqlite3_errmsg(db_)) + " in: " + sql);
-    return out;
-  }
-  std::string value(const std::string& sql) {
-    const auto r = rows(sql);
-    return r.empty() || r[0].empty() ? std::string() : r[0][0];
-  }
-  std::uint64_t number(const std::string& sql) { return std::stoull(value(sql)); }
-
- private:
-  sqlite3* db_ = nullptr;
-};
-
 std::vector<std::uint64_t> stored_seqs(raw_db& db, const std::string& topic) {
   std::vector<std::uint64_t> out;
   for (const auto& row : db.rows("SELECT m.seq FROM messages m JOIN topics t ON t.id = m.topic_id WHERE t.name = '" +

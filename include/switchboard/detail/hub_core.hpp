@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,9 +83,19 @@ class hub_core {
   static constexpr bool async_store = is_async_store_policy<store_type>::value;
 
   // Ordered hot first: fan-out and flush touch the first cache line of every recipient.
+  // What a session record needs beyond the connection's other state; allocated only
+  // while the store records sessions.
+  struct session_log {
+    std::string remote;
+    std::string user_agent;
+    std::chrono::system_clock::time_point connected_at;
+    std::uint64_t messages_in = 0;
+  };
+
   struct connection_state {
     std::uint64_t stamp = 0;  // last publish delivered here, to deliver each at most once
     outbox_slot out;
+    std::unique_ptr<session_log> session;
     bool refused = false;     // over the per-user limit: gets an error, then a close
     bool awaiting_auth = false;  // in-band auth: no welcome, every request but `auth` refused
     token_bucket bucket;

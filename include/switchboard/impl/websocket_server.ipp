@@ -695,7 +695,7 @@ class ws_connection final : public ws_connection_base {
     phase_ = phase::open;
     opened_at_ = std::chrono::steady_clock::now();
     const bool anonymous = !auth.who.user;
-    id_ = server.hub().on_open(std::move(auth.who));
+    id_ = server.hub().on_open(std::move(auth.who), peer_info{remote, head.header("User-Agent")});
     if (server.log().enabled(log_level::debug))
       server.log().write(log_level::debug, "connection_opened",
                          {{"connection", id_},
