@@ -206,17 +206,11 @@ int serve(asio::io_context& io, Hub& hub, server_setup& setup) {
 #ifdef SWITCHBOARD_EXAMPLE_WITH_WEBSOCKETPP
     if (adapter) login.add_routes(*adapter);
 #endif
-    // Publishes carrying `sig` are checked against the keys users register here, when
-    // the store can look them up at once (the memory store).
-    bool verifies_signatures = false;
-    if constexpr (switchboard::store_keeps_user_keys<typename Hub::store_type>::value) {
-      switchboard::verify_signed_publishes(hub);
-      verifies_signatures = true;
-    }
+    // Publishes carrying `sig` are checked against the keys users register here.
+    switchboard::verify_signed_publishes(hub);
     std::cerr << "pubsub_server: login: Ed25519 challenge-response on POST /auth/register, /auth/challenge, "
                  "/auth/verify and GET /auth/keys/{user}; tokens last "
-              << login_options.token_ttl.count() << " s; signed publishes "
-              << (verifies_signatures ? "verified" : "refused (this store looks keys up asynchronously)") << "\n";
+              << login_options.token_ttl.count() << " s; signed publishes verified\n";
   } else {
     std::cerr << "pubsub_server: login: off (/auth/* needs a key that signs: --jwt-hs256-secret or "
                  "--jwt-ed25519-secret-key)\n";

@@ -113,6 +113,9 @@ class challenge_login {
     using store_type = typename basic_hub<Policies>::store_type;
     basic_hub<Policies>* h = &hub;
     if constexpr (is_async_store_policy<store_type>::value) {
+      static_assert(async_store_keeps_user_keys<store_type>::value,
+                    "challenge_login needs an asynchronous store with register_user and find_user (see "
+                    "async_store_keeps_user_keys in store.hpp)");
       // Keys on a disk: the store answers later, on the hub's thread.
       state_->answers_at_once = false;
       state_->register_keys = [h](std::string_view user, const user_keys& keys, registered_handler done) {

@@ -524,8 +524,10 @@ inline bool registered_key_signed(const user_keys& publisher, std::string_view t
 /// @endcode
 template <class Hub>
 void verify_signed_publishes(Hub& hub) {
-  static_assert(store_keeps_user_keys<typename Hub::store_type>::value,
-                "verify_signed_publishes needs a store that keeps user keys (see store_keeps_user_keys in store.hpp)");
+  using store_type = typename Hub::store_type;
+  static_assert(store_keeps_user_keys<store_type>::value || async_store_keeps_user_keys<store_type>::value,
+                "verify_signed_publishes needs a store that keeps user keys (see store_keeps_user_keys and "
+                "async_store_keeps_user_keys in store.hpp)");
   hub.set_signature_check(&registered_key_signed);
 }
 

@@ -97,6 +97,65 @@ bool signature_verified(Core& core, typename Core::entry_type& e, const parsed_r
   return false;
 }
 
+// A publish the store refused: nothing was delivered.
+template <class Core>
+void refuse_publish(Core& core, typename Core::entry_type& e, std::string_view id, std::error_code failure) {
+  const error code = protocol_error_of(failure);
+  core.send_error(e, id, code,
+                  code == error::overloaded ? "the store is behind; publish again later"
+                  : code == error::too_large ? "the message is too large to store"
+                                             : "the message could not be published");
+}
+
+// A publish that passed every check: delivered, then acknowledged (after its commit when
+// the store says so).
+template <class Core>
+void deliver_publish(Core& core, typename Core::entry_type& e, std::string_view id, std::string_view topic,
+                     std::string_view data, std::string_view sig) {
+  const auto result = core.publish_json(topic, data, &e.who.user, Core::registry_type::slot_of(e.id), sig);
+  if (result.failure) return refuse_publish(core, e, id, result.failure);
+  if (!id.empty()) {
+    std::string reply = R"({"seq":)";
+    switchboard::detail::append_uint(reply, result.seq);
+    reply += R"(,"recipients":)";
+    switchboard::detail::append_uint(reply, result.recipients);
+    reply += '}';
+    core.ack_when_committed(e, id, result.commit_ticket, std::move(reply));
+  }
+  if (core.last_fan_out_congested) core.out.after_publish(e);
+}
+
+// A signed publish when the publisher's key is on a disk (an asynchronous store that
+// keeps user keys): the connection is held while the key is read, so its later requests
+// wait and its publishes keep their order; then checked and delivered as any other.
+template <class Core>
+void publish_signed_after_key_read(Core& core, typename Core::entry_type& e, const parsed_request& req) {
+  if constexpr (async_store_keeps_user_keys<typename Core::store_type>::value) {
+    if (!e.who.user)
+      return refuse_action(core, e, req.id, action::publish, *req.topic, "a signed message needs a publishing user");
+    if (!core.check_signature)
+      return refuse_action(core, e, req.id, action::publish, *req.topic,
+                           "this server does not verify message signatures");
+    const auto held = core.hold(e);
+    core.store.find_user(*e.who.user, [&core, held, id = std::string(req.id), topic = std::string(*req.topic),
+                                       data = std::string(req.data), sig = std::string(*req.sig)](
+                                          std::error_code failed, std::optional<user_keys> keys) {
+      core.release(held, {}, message_class::reply);
+      typename Core::entry_type* e = core.registry.find(held.connection);
+      if (!e || e->value.out.closing) return;  // gone meanwhile: nobody to publish for
+      if (failed)
+        return core.send_error(*e, id, protocol_error_of(failed), "the publisher's key could not be read; publish again");
+      const std::string_view why = !keys                                        ? "the publisher has no registered key"
+                                   : !core.check_signature(*keys, topic, data, sig) ? "the signature does not verify"
+                                                                                  : std::string_view();
+      if (!why.empty()) return refuse_action(core, *e, id, action::publish, topic, why);
+      deliver_publish(core, *e, id, topic, data, sig);
+    });
+  } else {
+    refuse_action(core, e, req.id, action::publish, *req.topic, "this server does not verify message signatures");
+  }
+}
+
 // The `topics` list of subscribe/unsubscribe: present, non-empty, within limits.
 template <class Core>
 bool require_topics(Core& core, typename Core::entry_type& e, const parsed_request& req) {
@@ -263,16 +322,6 @@ std::string history_data(Core& core, const std::vector<shared_frame>& found, boo
   return data;
 }
 
-// A publish the store refused: nothing was delivered.
-template <class Core>
-void refuse_publish(Core& core, typename Core::entry_type& e, std::string_view id, std::error_code failure) {
-  const error code = protocol_error_of(failure);
-  core.send_error(e, id, code,
-                  code == error::overloaded ? "the store is behind; publish again later"
-                  : code == error::too_large ? "the message is too large to store"
-                                             : "the message could not be published");
-}
-
 }  // namespace detail
 
 /// `publish`: a JSON message on an exact topic.
@@ -281,19 +330,14 @@ void publish(Core& core, typename Core::entry_type& e, const parsed_request& req
   if (!detail::require_exact_topic(core, e, req)) return;
   if (req.data.empty()) return core.send_error(e, req.id, error::bad_request, "data is required");
   if (!detail::may_publish(core, e, req.id, *req.topic)) return;
-  if (req.sig && !detail::signature_verified(core, e, req)) return;
-  const auto result = core.publish_json(*req.topic, req.data, &e.who.user, Core::registry_type::slot_of(e.id),
-                                        req.sig ? std::string_view(*req.sig) : std::string_view());
-  if (result.failure) return detail::refuse_publish(core, e, req.id, result.failure);
-  if (!req.id.empty()) {
-    std::string data = R"({"seq":)";
-    switchboard::detail::append_uint(data, result.seq);
-    data += R"(,"recipients":)";
-    switchboard::detail::append_uint(data, result.recipients);
-    data += '}';
-    core.ack_when_committed(e, req.id, result.commit_ticket, std::move(data));
+  if (req.sig) {
+    if constexpr (Core::async_store)
+      return detail::publish_signed_after_key_read(core, e, req);
+    else if (!detail::signature_verified(core, e, req))
+      return;
   }
-  if (core.last_fan_out_congested) core.out.after_publish(e);
+  detail::deliver_publish(core, e, req.id, *req.topic, req.data,
+                          req.sig ? std::string_view(*req.sig) : std::string_view());
 }
 
 /// A binary frame: `0x01 | topic_len | topic | payload` (PROTOCOL section 7).

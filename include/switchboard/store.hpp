@@ -124,6 +124,12 @@ struct commit_sink {
   template <class Report>
   void operator()(const Report&) const noexcept {}
 };
+struct registered_sink {
+  void operator()(std::error_code, user_registration) const noexcept {}
+};
+struct found_user_sink {
+  void operator()(std::error_code, std::optional<user_keys>) const noexcept {}
+};
 }  // namespace detail
 
 /// True when `T` models the asynchronous store policy, for stores whose reads wait for
@@ -172,6 +178,20 @@ struct store_records_sessions : std::false_type {};
 template <class T>
 struct store_records_sessions<T, detail::void_t<decltype(bool(std::declval<const T&>().records_sessions())),
                                                 decltype(std::declval<T&>().record_session(session_record{}))>>
+    : std::true_type {};
+
+/// True when an asynchronous store keeps users' public keys (challenge-response login,
+/// signed publishes):
+/// | expression | result |
+/// | `s.register_user(user, keys, h)` | `h(error_code, user_registration)` |
+/// | `s.find_user(user, h)` | `h(error_code, std::optional<user_keys>)` |
+template <class T, class = void>
+struct async_store_keeps_user_keys : std::false_type {};
+template <class T>
+struct async_store_keeps_user_keys<
+    T, detail::void_t<decltype(std::declval<T&>().register_user(std::string_view(), std::declval<const user_keys&>(),
+                                                                detail::registered_sink{})),
+                      decltype(std::declval<T&>().find_user(std::string_view(), detail::found_user_sink{}))>>
     : std::true_type {};
 
 #ifdef __cpp_concepts

@@ -6,6 +6,7 @@
 #include "support/sqlite_test_support.hpp"
 
 #include <switchboard/detail/base64.hpp>
+#include <switchboard/e2e.hpp>
 
 #include <catch2/catch.hpp>
 #include <sodium.h>
@@ -130,6 +131,68 @@ TEST_CASE("pubsub_server --store sqlite: users registered for login are kept acr
   REQUIRE(alice.open(server.port(), 0, "/ws?token=" + token));
   const auto unknown = post(server.port(), "/auth/challenge", R"({"user":"nobody"})");
   CHECK(unknown.status == 404);
+}
+
+TEST_CASE("pubsub_server --store sqlite: signed publishes are verified against the key on disk, in order",
+          "[sqlite][process]") {
+  namespace sb = switchboard;
+  const sb::ed25519_key_pair signing = sb::ed25519_key_pair::generate();
+  std::string registration = R"({"user":"alice","ed25519_public_key":")";
+  sb::detail::append_base64(registration, std::string_view(reinterpret_cast<const char*>(signing.public_key().bytes().data()),
+                                                           sb::user_keys::key_bytes));
+  registration += R"(","x25519_public_key":")";
+  const auto box = sb::x25519_key_pair::generate().public_key().bytes();
+  sb::detail::append_base64(registration, std::string_view(reinterpret_cast<const char*>(box.data()), box.size()));
+  registration += R"("})";
+
+  temp_dir dir;
+  server_options o = sqlite_server(dir / "db");
+  o.args.insert(o.args.end(), {"--jwt-hs256-secret", "a secret of thirty-two bytes or more, for tests"});
+  server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, o);
+  const auto created = post(server.port(), "/auth/register", registration);
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  const auto challenge = post(server.port(), "/auth/challenge", R"({"user":"alice"})");
+  REQUIRE(challenge.status == 200);
+  const std::string nonce = parse(challenge.body).str("/nonce");
+  const auto verified = post(server.port(), "/auth/verify",
+                             R"({"user":"alice","nonce":")" + nonce + R"(","signature":")" +
+                                 sb::sign_login_challenge(signing, nonce) + R"("})");
+  INFO(verified.body);
+  REQUIRE(verified.status == 200);
+  const std::string token = parse(verified.body).str("/token");
+  raw_ws alice, bob;  // bob: another of alice's connections, the subscriber
+  REQUIRE(alice.open(server.port(), 0, "/ws?token=" + token));
+  REQUIRE(bob.open(server.port(), 0, "/ws?token=" + token));
+  REQUIRE(ask(bob, "s", R"({"type":"subscribe","id":"s","topics":["room"]})").type() == "ack");
+
+  auto signed_publish = [&](const std::string& id, const std::string& data, const std::string& signed_data) {
+    return R"({"type":"publish","id":")" + id + R"(","topic":"room","data":)" + data + R"(,"sig":")" +
+           sb::sign_message(signing, "room", signed_data) + R"("})";
+  };
+  // Back to back, in one burst: the key is read from the disk for each signed publish,
+  // and nothing of alice's overtakes it.
+  REQUIRE(alice.send_text(signed_publish("good1", "1", "1")));
+  REQUIRE(alice.send_text(signed_publish("forged", "2", "not 2")));
+  REQUIRE(alice.send_text(R"({"type":"publish","id":"plain","topic":"room","data":3})"));
+  REQUIRE(alice.send_text(signed_publish("good2", "4", "4")));
+  // Replies are matched by id: an ack waits for its commit, an error does not.
+  std::map<std::string, json> replies;
+  while (replies.size() < 4) {
+    ws_message m;
+    REQUIRE(alice.recv(m, milliseconds(20000)) == recv_status::message);
+    json reply = parse(m.payload);
+    if (reply.type() == "ack" || reply.type() == "error") replies.emplace(reply.str("/id"), std::move(reply));
+  }
+  // The publishes took their seqs in the order alice sent them.
+  CHECK(replies.at("good1").num("/data/seq") == 1);
+  CHECK(replies.at("forged").code() == "forbidden");
+  CHECK(replies.at("plain").num("/data/seq") == 2);
+  CHECK(replies.at("good2").num("/data/seq") == 3);
+  for (const char* data : {R"("data":1)", R"("data":3)", R"("data":4)"}) {
+    ws_message m;
+    REQUIRE(bob.recv_until(data, m, milliseconds(20000)) == recv_status::message);
+  }
 }
 
 TEST_CASE("pubsub_server --store sqlite: POST /api/publish answers 200 once committed; SIGKILL right after loses none",

@@ -1,6 +1,7 @@
 // A hub whose store is a real SQLite file: acks after commit, history and recovery
 // answered from the disk in PROTOCOL's order, directs kept for offline users, a store
 // that refuses or fails while live delivery goes on, and all of it across a restart.
+#include <switchboard/e2e.hpp>
 #include <switchboard/hub.hpp>
 #include <switchboard/memory_transport.hpp>
 #include <switchboard/sqlite_store.hpp>
@@ -313,4 +314,67 @@ TEST_CASE("sqlite hub: every closed connection leaves a session row", "[sqlite][
   INFO(seen);
   REQUIRE(written);
   CHECK(seen == std::to_string(alice) + ",alice,198.51.100.4:40100,Mozilla/5.0 test,1,2,1,1");
+}
+
+TEST_CASE("sqlite hub: signed publishes are checked against the key on disk",
+          "[sqlite][hub]") {
+  temp_dir dir;
+  const sb::ed25519_key_pair alice_signing = sb::ed25519_key_pair::generate();
+  sb::user_keys alice_keys;
+  alice_keys.ed25519 = alice_signing.public_key().bytes();
+  alice_keys.x25519 = sb::x25519_key_pair::generate().public_key().bytes();
+  auto signed_publish = [](const std::string& id, const std::string& data, const std::string& sig) {
+    return R"({"type":"publish","id":")" + id + R"(","topic":"room","data":)" + data + R"(,"sig":")" + sig + R"("})";
+  };
+  {
+    sqlite_harness h(options_for(dir / "db"));
+    bool registered = false;
+    h.hub.store().register_user("alice", alice_keys, [&](std::error_code ec, sb::user_registration r) {
+      CHECK_FALSE(ec);
+      CHECK(r == sb::user_registration::created);
+      registered = true;
+    });
+    REQUIRE(run_until(h.io, [&] { return registered; }));
+    sb::verify_signed_publishes(h.hub);
+    const connection_id alice = h.join("alice");
+    const connection_id bob = h.join("bob");
+    const connection_id carol = h.join("carol");
+    h.send(bob, R"({"type":"subscribe","id":"s","topics":["room"]})");
+    REQUIRE(h.wait_one(bob).type() == "ack");
+
+    // The order of a burst is checked over real sockets (test_pubsub_server_storage.cpp):
+    // the memory transport does not stop delivering while a connection is held.
+    std::vector<json> replies;
+    replies.push_back(h.request(alice, signed_publish("good1", "1", sb::sign_message(alice_signing, "room", "1"))));
+    replies.push_back(h.request(alice, signed_publish("forged", "2", sb::sign_message(alice_signing, "room", "not 2"))));
+    replies.push_back(h.request(alice, publish_request("plain", "room", "3")));
+    replies.push_back(h.request(alice, signed_publish("good2", "4", sb::sign_message(alice_signing, "room", "4"))));
+    CHECK(replies[0].str("/id") == "good1");
+    CHECK(replies[0].num("/data/seq") == 1);
+    CHECK(replies[1].type() == "error");
+    CHECK(replies[1].code() == "forbidden");
+    CHECK(replies[1].str("/message").find("does not verify") != std::string::npos);
+    CHECK(replies[2].num("/data/seq") == 2);
+    CHECK(replies[3].str("/id") == "good2");
+    CHECK(replies[3].num("/data/seq") == 3);
+    const auto delivered = h.wait(bob, 3);
+    CHECK(delivered[0].text.find(R"("data":1)") != std::string::npos);
+    CHECK(delivered[0].has("/sig"));
+    CHECK(delivered[1].text.find(R"("data":3)") != std::string::npos);
+    CHECK_FALSE(delivered[1].has("/sig"));
+    CHECK(delivered[2].text.find(R"("data":4)") != std::string::npos);
+
+    // A user with no key on disk.
+    const json refused = h.request(carol, signed_publish("c", "5", sb::sign_message(alice_signing, "room", "5")));
+    CHECK(refused.code() == "forbidden");
+    CHECK(refused.str("/message").find("no registered key") != std::string::npos);
+  }
+  // The key outlives the process.
+  sqlite_harness h(options_for(dir / "db"));
+  sb::verify_signed_publishes(h.hub);
+  const connection_id alice = h.join("alice");
+  const json ack = h.request(alice, signed_publish("again", "6", sb::sign_message(alice_signing, "room", "6")));
+  INFO(ack.text);
+  CHECK(ack.type() == "ack");
+  CHECK(ack.num("/data/seq") == 4);
 }
