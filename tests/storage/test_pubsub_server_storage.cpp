@@ -36,6 +36,13 @@ server_options sqlite_server(const std::filesystem::path& db) {
   return o;
 }
 
+// The same, serving the login routes (they need a key that signs tokens).
+server_options sqlite_login_server(const std::filesystem::path& db) {
+  server_options o = sqlite_server(db);
+  o.args.insert(o.args.end(), {"--jwt-hs256-secret", "a secret of thirty-two bytes or more, for tests"});
+  return o;
+}
+
 // Sends `request` (which carries `"id":"<id>"`) and returns the reply with that id.
 json ask(raw_ws& ws, const std::string& id, const std::string& request) {
   REQUIRE(ws.send_text(request));
@@ -81,6 +88,12 @@ std::string base64(const unsigned char* bytes, std::size_t size) {
   return out;
 }
 
+// The body of POST /auth/register for `user` and its two raw 32-byte public keys.
+std::string registration_of(const std::string& user, const unsigned char* ed25519, const unsigned char* x25519) {
+  return R"({"user":")" + user + R"(","ed25519_public_key":")" + base64(ed25519, 32) + R"(","x25519_public_key":")" +
+         base64(x25519, 32) + R"("})";
+}
+
 }  // namespace
 
 TEST_CASE("pubsub_server --store sqlite: users registered for login are kept across a restart", "[sqlite][process]") {
@@ -89,12 +102,9 @@ TEST_CASE("pubsub_server --store sqlite: users registered for login are kept acr
   unsigned char box_public[crypto_box_PUBLICKEYBYTES], box_secret[crypto_box_SECRETKEYBYTES];
   crypto_sign_keypair(sign_public, sign_secret);
   crypto_box_keypair(box_public, box_secret);
-  const std::string registration = R"({"user":"alice","ed25519_public_key":")" +
-                                   base64(sign_public, sizeof sign_public) + R"(","x25519_public_key":")" +
-                                   base64(box_public, sizeof box_public) + R"("})";
+  const std::string registration = registration_of("alice", sign_public, box_public);
   temp_dir dir;
-  server_options o = sqlite_server(dir / "db");
-  o.args.insert(o.args.end(), {"--jwt-hs256-secret", "a secret of thirty-two bytes or more, for tests"});
+  const server_options o = sqlite_login_server(dir / "db");
   {
     server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, o);
     const auto created = post(server.port(), "/auth/register", registration);
@@ -137,18 +147,10 @@ TEST_CASE("pubsub_server --store sqlite: signed publishes are verified against t
           "[sqlite][process]") {
   namespace sb = switchboard;
   const sb::ed25519_key_pair signing = sb::ed25519_key_pair::generate();
-  std::string registration = R"({"user":"alice","ed25519_public_key":")";
-  sb::detail::append_base64(registration, std::string_view(reinterpret_cast<const char*>(signing.public_key().bytes().data()),
-                                                           sb::user_keys::key_bytes));
-  registration += R"(","x25519_public_key":")";
-  const auto box = sb::x25519_key_pair::generate().public_key().bytes();
-  sb::detail::append_base64(registration, std::string_view(reinterpret_cast<const char*>(box.data()), box.size()));
-  registration += R"("})";
-
+  const std::string registration = registration_of("alice", signing.public_key().bytes().data(),
+                                                   sb::x25519_key_pair::generate().public_key().bytes().data());
   temp_dir dir;
-  server_options o = sqlite_server(dir / "db");
-  o.args.insert(o.args.end(), {"--jwt-hs256-secret", "a secret of thirty-two bytes or more, for tests"});
-  server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, o);
+  server_process server(SWITCHBOARD_PUBSUB_SERVER_PATH, sqlite_login_server(dir / "db"));
   const auto created = post(server.port(), "/auth/register", registration);
   INFO(created.body);
   REQUIRE(created.status == 201);
