@@ -129,7 +129,13 @@ class memory_store {
     return o;
   }
 
-  explicit memory_store(options opts) : options_(opts), epoch_prefix_(random_prefix()) { next_epoch(); }
+  explicit memory_store(options opts)
+      : options_(opts),
+        topic_bytes_limit_(opts.history_max_bytes > 0 ? opts.history_max_bytes : std::numeric_limits<std::size_t>::max()),
+        aged_(opts.history_max_age.count() > 0),
+        epoch_prefix_(random_prefix()) {
+    next_epoch();
+  }
 
   /// A moved-from store may only be destroyed or assigned to.
   memory_store(memory_store&& other) noexcept : options_(other.options_) { take(other); }
@@ -152,14 +158,15 @@ class memory_store {
   /// frame in history and returns the seq and frame. If `build` throws, nothing changes.
   template <class Build>
   std::pair<std::uint64_t, shared_frame> append(std::string_view topic, Build&& build) {
-    if (options_.history_max_age.count() > 0) drop_expired();
+    const auto now = aged_ ? options_.clock() : std::chrono::steady_clock::time_point{};
+    if (aged_) drop_expired(now);
     stream* s = find(topic);
     const std::uint64_t seq = s ? s->seq + 1 : 1;
     shared_frame frame = build(seq);
     if (!s) s = create(topic);
     s->seq = seq;
     if (s->idle) unlink_idle(*s);
-    if (options_.history_size > 0 && frame) keep(*s, frame);
+    if (options_.history_size > 0 && frame) keep(*s, frame, now);
     if (s->count == 0 && !s->retained) link_idle(*s);
     if (used_ > options_.max_bytes) enforce_budget();
     return {seq, std::move(frame)};
@@ -370,7 +377,7 @@ class memory_store {
 
   // Stored messages of `s` that are young enough to serve: its newest `live_count`.
   std::size_t live_count(const stream& s) const {
-    if (options_.history_max_age.count() <= 0 || s.count == 0) return s.count;
+    if (!aged_ || s.count == 0) return s.count;
     const auto cutoff = options_.clock() - options_.history_max_age;
     std::size_t expired = 0;
     std::size_t at = s.head;
@@ -382,8 +389,8 @@ class memory_store {
   }
 
   // Frees messages past `history_max_age`: the oldest in publish order come first.
-  void drop_expired() {
-    const auto cutoff = options_.clock() - options_.history_max_age;
+  void drop_expired(std::chrono::steady_clock::time_point now) {
+    const auto cutoff = now - options_.history_max_age;
     while (oldest_ != npos && slots_[oldest_].stored_at < cutoff) drop_oldest_message();
   }
 
@@ -443,17 +450,16 @@ class memory_store {
   }
 
   // Stores `frame` as the newest message of `s` (whose seq is already the frame's).
-  void keep(stream& s, const shared_frame& frame) {
+  // `now` is when it was appended (set only when messages age).
+  void keep(stream& s, const shared_frame& frame, std::chrono::steady_clock::time_point now) {
     const std::size_t size = frame.wire().size();
     const std::size_t cost = size + message_overhead;
     const std::size_t records = used_ - frame_bytes_;
-    const bool over_topic_bound = options_.history_max_bytes > 0 && size > options_.history_max_bytes;
-    if (over_topic_bound || cost > options_.max_bytes || records > options_.max_bytes - cost ||
+    if (size > topic_bytes_limit_ || cost > options_.max_bytes || records > options_.max_bytes - cost ||
         (free_ == npos && slots_.size() == npos)) {
       while (s.count > 0) drop_first(s);  // keeps the stored run ending at seq
       return;
     }
-    const auto now = options_.history_max_age.count() > 0 ? options_.clock() : std::chrono::steady_clock::time_point{};
     if (s.count == options_.history_size) {  // the topic's oldest slot takes the new message
       const std::uint32_t n = s.ring[s.head];
       if (++s.head == s.ring.size()) s.head = 0;  // the oldest ring position becomes the newest
@@ -479,8 +485,7 @@ class memory_store {
     s.bytes += size;
     frame_bytes_ += cost;
     used_ += cost;
-    if (options_.history_max_bytes > 0)
-      while (s.bytes > options_.history_max_bytes) drop_first(s);  // leaves the new one: it fits alone
+    while (s.bytes > topic_bytes_limit_) drop_first(s);  // leaves the new one: it fits alone
   }
 
   void link_newest(slot& x, std::uint32_t n) {
@@ -612,6 +617,8 @@ class memory_store {
 
   void take(memory_store& o) noexcept {
     options_ = o.options_;
+    topic_bytes_limit_ = o.topic_bytes_limit_;
+    aged_ = o.aged_;
     epoch_prefix_ = std::move(o.epoch_prefix_);
     generation_ = o.generation_;
     epoch_ = std::move(o.epoch_);
@@ -667,6 +674,8 @@ class memory_store {
   using index_type = std::unordered_map<std::string_view, std::unique_ptr<stream>>;  // keys view stream::topic
 
   options options_;
+  std::size_t topic_bytes_limit_ = 0;  // history_max_bytes, or no bound
+  bool aged_ = false;                  // history_max_age is set
   std::string epoch_prefix_;
   std::uint64_t generation_ = 0;
   std::string epoch_;  // the current generation's: new streams take it
