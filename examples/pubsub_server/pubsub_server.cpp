@@ -58,7 +58,7 @@ const char* const usage = R"(usage: pubsub_server [options]
   --max-connections N          open WebSocket connections (default 100000)
   --max-patterns-per-connection N   wildcard patterns (default 100)
   --max-pattern-tokens N       tokens in one pattern (default 16)
-  --max-write-delay-us N       longest wait to batch writes under load (default 10000; 0 = off)
+  --max-write-delay-us N       longest wait to batch writes under load (default 1000; 0 = off)
   --echo-to-publisher          deliver publishes back to their publisher
   --allow-origin ORIGIN        allowed browser origin (repeatable; default any)
   --tls-cert FILE              serve wss:// and https:// with this PEM certificate chain

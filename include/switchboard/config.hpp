@@ -35,8 +35,10 @@ struct config {
   /// write per connection) takes long and runs back to back, the hub waits as long as
   /// the last flush took, up to this, so each write carries more frames; a hub that is
   /// not busy writes at the end of every loop turn. 0 turns the wait off (tests that
-  /// step a large hub with `poll()` and expect every frame out at once want 0).
-  std::chrono::microseconds max_write_delay{10000};
+  /// step a large hub with `poll()` and expect every frame out at once want 0). A short
+  /// bound keeps latency low at high but sustainable load; a saturated server gains
+  /// little from a longer one (docs/benchmarks.md).
+  std::chrono::microseconds max_write_delay{1000};
   /// Lets a connection whose handshake carries no token authenticate in-band, with an
   /// `auth` request (PROTOCOL section 3.1), for clients that cannot send a token at the
   /// handshake. Until it succeeds the connection gets no `welcome` and every other
