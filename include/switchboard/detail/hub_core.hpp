@@ -82,7 +82,6 @@ class hub_core {
   /// True when the store answers reads and commits later (`is_async_store_policy`).
   static constexpr bool async_store = is_async_store_policy<store_type>::value;
 
-  // Ordered hot first: fan-out and flush touch the first cache line of every recipient.
   // What a session record needs beyond the connection's other state; allocated only
   // while the store records sessions.
   struct session_log {
@@ -92,14 +91,15 @@ class hub_core {
     std::uint64_t messages_in = 0;
   };
 
+  // Ordered hot first: fan-out and flush touch the first cache line of every recipient.
   struct connection_state {
     std::uint64_t stamp = 0;  // last publish delivered here, to deliver each at most once
     outbox_slot out;
-    std::unique_ptr<session_log> session;
     bool refused = false;     // over the per-user limit: gets an error, then a close
     bool awaiting_auth = false;  // in-band auth: no welcome, every request but `auth` refused
     token_bucket bucket;
     user_data_type data{};
+    std::unique_ptr<session_log> session;  // null unless the store records sessions
   };
   using registry_type = connection_registry<connection_state>;
   using entry_type = typename registry_type::entry;
