@@ -59,6 +59,7 @@ const char* const usage = R"(usage: pubsub_server [options]
   --max-patterns-per-connection N   wildcard patterns (default 100)
   --max-pattern-tokens N       tokens in one pattern (default 16)
   --max-write-delay-us N       longest wait to batch writes under load (default 1000; 0 = off)
+  --max-flush-slice-us N       longest run of writes before reading again (default 250)
   --echo-to-publisher          deliver publishes back to their publisher
   --allow-origin ORIGIN        allowed browser origin (repeatable; default any)
   --tls-cert FILE              serve wss:// and https:// with this PEM certificate chain
@@ -292,6 +293,7 @@ int main(int argc, char** argv) {
     else if (arg == "--max-patterns-per-connection") cfg.max_patterns_per_connection = parse_number<std::size_t>(arg, value);
     else if (arg == "--max-pattern-tokens") cfg.max_pattern_tokens = parse_number<std::size_t>(arg, value);
     else if (arg == "--max-write-delay-us") cfg.max_write_delay = std::chrono::microseconds(parse_number<std::uint32_t>(arg, value));
+    else if (arg == "--max-flush-slice-us") cfg.max_flush_slice = std::chrono::microseconds(parse_number<std::uint32_t>(arg, value));
     else if (arg == "--allow-origin") options.allowed_origins.emplace_back(value);
     else if (arg == "--tls-cert") options.tls.certificate_chain_file = std::string(value);
     else if (arg == "--tls-key") options.tls.private_key_file = std::string(value);

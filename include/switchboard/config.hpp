@@ -39,6 +39,11 @@ struct config {
   /// bound keeps latency low at high but sustainable load; a saturated server gains
   /// little from a longer one (docs/benchmarks.md).
   std::chrono::microseconds max_write_delay{1000};
+  /// Longest the hub writes to connections before it reads again. A flush that takes
+  /// longer (thousands of socket writes) goes on after the reads that are ready, so a
+  /// frame published meanwhile reaches the connections not yet written in that flush.
+  /// 0 reads between every few connections.
+  std::chrono::microseconds max_flush_slice{250};
   /// Lets a connection whose handshake carries no token authenticate in-band, with an
   /// `auth` request (PROTOCOL section 3.1), for clients that cannot send a token at the
   /// handshake. Until it succeeds the connection gets no `welcome` and every other

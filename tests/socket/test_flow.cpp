@@ -7,7 +7,9 @@
 #include <rapidjson/document.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
 
 using namespace switchboard::test;
 using namespace std::chrono_literals;
@@ -94,6 +96,62 @@ TEST_CASE("a slow consumer is cut off while a healthy subscriber receives every 
   CHECK(num(publisher.recv_type("ack")["data"], "recipients") == 1);
   const rapidjson::Document last = healthy.recv_type("message");
   CHECK(num(last, "seq") == total + 1);
+}
+
+TEST_CASE("frames of every size reach readers byte for byte and in order, also after their sockets filled up", "[socket][flow]") {
+  auto cfg = test_config();
+  cfg.rate_limit = 0;
+  cfg.timestamps = false;
+  cfg.send_queue_frames = 16384;
+  cfg.send_queue_bytes = 16 * 1024 * 1024;
+  cfg.publish_backlog_bytes = 256 * 1024 * 1024;
+  cfg.max_flush_slice = std::chrono::microseconds(0);  // flushes interleaved with reads
+  test_server server(cfg);
+
+  // None of them reads while the messages are published. Each is sent more (8 MB) than
+  // the kernel buffers of its socket hold (4 MB on Linux by default), so its writes stop
+  // part way through, inside runs of small frames as well as large ones.
+  std::vector<std::unique_ptr<ws_test_client>> readers;
+  for (int i = 0; i < 6; ++i) {
+    readers.push_back(std::make_unique<ws_test_client>());
+    if (i == 0)
+      readers.back()->open(server.port(), {"/ws", {}, {}, 4096});  // a small receive window
+    else
+      readers.back()->open(server.port());
+    REQUIRE(readers.back()->send_text(R"({"type":"subscribe","id":1,"topics":["sizes"]})"));
+    readers.back()->recv_type("ack");
+  }
+  ws_test_client publisher;
+  publisher.open(server.port());
+
+  // Mostly small frames, packed together into writes, with one larger than a packed
+  // write can hold every so often.
+  constexpr std::size_t total = 12000;
+  const auto data_of = [](std::size_t i) {
+    const std::size_t size = i % 100 == 99 ? 40000 : (i * 37) % 600;
+    return std::string(size, static_cast<char>('a' + i % 26));
+  };
+  for (std::size_t sent = 0; sent < total;) {
+    std::string wire;
+    for (int j = 0; j < 50 && sent < total; ++j, ++sent)
+      wire += publisher.encode_frame(ws_opcode::text,
+                                     R"({"type":"publish","topic":"sizes","data":")" + data_of(sent) + "\"}");
+    REQUIRE(publisher.send_raw(wire));
+  }
+
+  for (std::size_t r = 0; r < readers.size(); ++r) {
+    INFO("reader " << r);
+    for (std::size_t i = 0; i < total; ++i) {
+      const ws_message m = readers[r]->recv(10s);
+      REQUIRE(m.is_text());
+      rapidjson::Document doc;
+      doc.Parse(m.payload.data(), m.payload.size());
+      REQUIRE(doc.IsObject());
+      REQUIRE(num(doc, "seq") == i + 1);
+      REQUIRE(std::string(doc["data"].GetString(), doc["data"].GetStringLength()) == data_of(i));
+    }
+  }
+  CHECK(server.stats().slow_consumers_dropped == 0);
 }
 
 TEST_CASE("heartbeat: a peer that does not answer pings is dropped, one that answers stays", "[socket][heartbeat]") {

@@ -978,6 +978,42 @@ TEST_CASE("hub: a slow consumer is cut with 1013 while others get every message 
   CHECK(h.hub.queued_bytes() == 0);
 }
 
+TEST_CASE("hub: a flush longer than max_flush_slice lets reads in, and what they publish joins that flush", "[hub]") {
+  sb::config cfg;
+  cfg.max_flush_slice = std::chrono::microseconds(0);  // every flush yields after its first few connections
+  cfg.timestamps = false;
+  harness<> h(cfg);
+  constexpr std::size_t subscribers = 64;
+  std::vector<connection_id> subs;
+  for (std::size_t i = 0; i < subscribers; ++i) {
+    subs.push_back(h.join());
+    h.subscribe(subs.back(), R"(["feed"])");
+  }
+  const connection_id publisher = h.join();
+  const std::uint64_t written_before = h.net.frames_written();
+
+  // The first publish is handled now and its flush posted; the second arrives in a
+  // handler posted behind that flush, as a read that became ready meanwhile would.
+  h.net.receive_text(publisher, R"({"type":"publish","topic":"feed","data":"a"})");
+  std::uint64_t written_when_read = 0;
+  asio::post(h.io, [&] {
+    written_when_read = h.net.frames_written() - written_before;
+    h.net.receive_text(publisher, R"({"type":"publish","topic":"feed","data":"b"})");
+  });
+  h.pump();
+
+  INFO("frames written before the second publish was read: " << written_when_read);
+  CHECK(written_when_read > 0);
+  CHECK(written_when_read < subscribers);  // it did not wait for the whole flush
+  for (const connection_id sub : subs) {
+    const auto got = h.frames(sub);
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].str("/data") == "a");
+    CHECK(got[1].str("/data") == "b");
+  }
+  CHECK(h.hub.queued_bytes() == 0);
+}
+
 TEST_CASE("hub: publishers are paused while the backlog is over publish_backlog_bytes", "[hub]") {
   sb::config cfg;
   cfg.publish_backlog_bytes = 2000;

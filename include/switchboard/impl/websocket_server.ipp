@@ -130,6 +130,9 @@ class ws_server final : public transport {
   const config& settings() const noexcept { return hub_.settings(); }
   asio::io_context& io() noexcept { return io_; }
   std::vector<char>& read_buffer() noexcept { return read_buffer_; }
+  /// Where a connection packs small frames for one write (`ws_connection::flush_output`).
+  std::vector<char>& write_scratch() noexcept { return write_scratch_; }
+  static constexpr std::size_t write_scratch_bytes = 16 * 1024;
   http_request_head& request_head() noexcept { return request_head_; }
   const http_limits& limits() const noexcept { return limits_; }
   const http_routes& routes() const noexcept { return routes_; }
@@ -204,6 +207,7 @@ class ws_server final : public transport {
   http_limits limits_;
   http_request_head request_head_;  // reused by every parse
   std::vector<char> read_buffer_;
+  std::vector<char> write_scratch_;  // small frames packed for one write; holds nothing between writes
   shared_frame ping_frame_;
   shared_frame going_away_frame_;
 
@@ -848,39 +852,55 @@ class ws_connection final : public ws_connection_base {
         flush_output();  // what was queued meanwhile; written() once nothing is left
       });
     } else {
+      std::vector<char>& scratch = server_->write_scratch();
       for (;;) {
+        // The next batch: up to 64 buffers straight from the frames, or, when they are
+        // small, as many bytes as the server's write buffer holds copied into it. The
+        // kernel's copy walks iovecs one at a time, which for frames of a few dozen
+        // bytes costs more than one copy here and a single buffer.
         std::array<asio::const_buffer, 64> buffers;
-        std::size_t count = 0, skip = out_offset_;
+        std::size_t count = 0, total = 0, skip = out_offset_;
+        std::size_t next = 0;  // the first of out_frames_ not yet in the batch
         const auto add = [&](std::string_view bytes) {
           if (skip >= bytes.size()) {
             skip -= bytes.size();
             return;
           }
           buffers[count++] = asio::const_buffer(bytes.data() + skip, bytes.size() - skip);
+          total += bytes.size() - skip;
           skip = 0;
         };
         if (!out_bytes_.empty()) add(out_bytes_);
-        for (std::size_t i = 0; i < out_frames_.size() && count < buffers.size(); ++i) add(out_frames_.data()[i].wire());
+        for (; next < out_frames_.size() && count < buffers.size(); ++next) add(out_frames_.data()[next].wire());
         if (count == 0) break;
         std::error_code ec;
-        const std::size_t n = stream_.write_some(const_buffer_span{buffers.data(), buffers.data() + count}, ec);
+        std::size_t n = 0;
+        bool more = count == buffers.size();
+        if (count > 1 && total <= scratch.size()) {
+          char* at = scratch.data();
+          for (std::size_t i = 0; i < count; ++i) at = std::copy_n(static_cast<const char*>(buffers[i].data()), buffers[i].size(), at);
+          for (; next < out_frames_.size(); ++next) {
+            const std::string_view wire = out_frames_.data()[next].wire();
+            if (total + wire.size() > scratch.size()) break;
+            at = std::copy_n(wire.data(), wire.size(), at);
+            total += wire.size();
+          }
+          more = next < out_frames_.size();
+          n = stream_.write_some(asio::buffer(scratch.data(), total), ec);
+        } else {
+          n = stream_.write_some(const_buffer_span{buffers.data(), buffers.data() + count}, ec);
+        }
         if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable();
         if (ec) return drop_now();
         out_offset_ += n;
-        if (n < total_bytes(buffers.data(), count)) return wait_writable();
-        if (count < buffers.size()) break;  // everything was in this batch
+        if (n < total) return wait_writable();
+        if (!more) break;  // everything was in this batch
       }
       out_offset_ = 0;
       out_frames_.clear();
       if (!out_bytes_.empty()) std::string().swap(out_bytes_);
       written();
     }
-  }
-
-  static std::size_t total_bytes(const asio::const_buffer* b, std::size_t count) noexcept {
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < count; ++i) total += b[i].size();
-    return total;
   }
 
   void wait_writable() {
@@ -943,6 +963,7 @@ SWITCHBOARD_DECL ws_server::ws_server(hub_endpoint& hub, websocket_options optio
   limits_.max_fields = options_.max_header_count;
   limits_.max_body_bytes = hub.settings().max_message_bytes;
   read_buffer_.resize(std::max<std::size_t>(options_.read_buffer_bytes, 4096));
+  write_scratch_.resize(write_scratch_bytes);
   ping_frame_ = make_control_frame(ws_opcode::ping, {});
   static constexpr char going_away[] = "\x03\xE9server shutting down";
   going_away_frame_ = make_control_frame(ws_opcode::close, std::string_view(going_away, sizeof going_away - 1));
