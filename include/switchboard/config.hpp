@@ -20,9 +20,12 @@ struct config {
   double rate_limit = 1000;
   /// Bucket size: how many messages may arrive at once after a quiet period.
   double rate_burst = 2000;
-  /// Frames queued for one connection before it is cut off as a slow consumer (close 1013).
+  /// Frames queued for one connection before it is cut off as a slow consumer (close 1013),
+  /// once it is behind: a write to it is still in flight. A burst read in one loop turn
+  /// may pass it; the publisher then waits for the next flush.
   std::size_t send_queue_frames = 1024;
-  /// Bytes queued for one connection before it is cut off as a slow consumer (close 1013).
+  /// Bytes queued for one connection before it is cut off as a slow consumer (close 1013),
+  /// under the same rule.
   std::size_t send_queue_bytes = 8 * 1024 * 1024;
   /// Bytes queued across all connections of a hub above which it stops reading from
   /// connections that publish, until the backlog drains below half of it. Bounds the

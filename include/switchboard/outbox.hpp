@@ -86,8 +86,15 @@ class outbox {
     if (c.closing) return false;
     const std::size_t bytes = frame.wire().size();
     if (c.queued_frames + 1 > queue_frames_limit_ || c.queued_bytes + bytes > queue_bytes_limit_) {
-      cut_slow_consumer(e, c.queued_frames + 1 > queue_frames_limit_ ? "send_queue_frames" : "send_queue_bytes");
-      return false;
+      // A connection with no write in flight has taken everything written to it: its
+      // queue filled in this loop turn, from publishes read before the next flush, and
+      // it is not slow. Its frames are queued, and whoever publishes to it waits for
+      // that flush (`after_publish`). One that does have a write in flight is behind.
+      if (c.writing || c.held) {
+        cut_slow_consumer(e, c.queued_frames + 1 > queue_frames_limit_ ? "send_queue_frames" : "send_queue_bytes");
+        return false;
+      }
+      burst_over_limit_ = true;
     }
     c.pending.push_back(frame);
     ++c.queued_frames;
@@ -203,12 +210,22 @@ class outbox {
   }
 
   /// Called after `publisher` published to a congested queue (see `congested`): stop
-  /// reading from it while the backlog of all queues is over its limit. Only such
-  /// publishers are paused; a connection that merely asks (ping, presence), or publishes
-  /// to readers that keep up, is never held back by others' backlog.
+  /// reading from it until the next flush has run when that publish took a queue past
+  /// its limit within one loop turn, and while the backlog of all queues is over its
+  /// limit. Only such publishers are paused; a connection that merely asks (ping,
+  /// presence), or publishes to readers that keep up, is never held back by others'
+  /// backlog.
   void after_publish(entry_type& publisher) {
     outbox_slot& c = publisher.value.out;
-    if (total_queued_ <= config_.publish_backlog_bytes || c.paused || c.closing) return;
+    const bool burst = std::exchange(burst_over_limit_, false);
+    if (c.paused || c.closing) return;
+    if (burst) {
+      c.paused = true;
+      waiting_flush_.push_back(publisher.id);
+      if (transport_) transport_->pause_reading(publisher.id);
+      return;
+    }
+    if (total_queued_ <= config_.publish_backlog_bytes) return;
     c.paused = true;
     paused_.push_back(publisher.id);
     if (transport_) transport_->pause_reading(publisher.id);
@@ -310,7 +327,29 @@ class outbox {
     last_flush_end_ = std::chrono::steady_clock::now();
     last_flush_duration_ = flush_work_ + (last_flush_end_ - slice_start);
     stats_.flush.observe(last_flush_duration_);
+    resume_after_flush();
     if (!dirty_.empty() && !flush_scheduled_) schedule_flush();
+  }
+
+  // Publishers that took a queue past its limit in one loop turn are read again now that
+  // the flush has offered those frames to their readers; while the backlog is over its
+  // limit they wait with the publishers paused for it.
+  void resume_after_flush() {
+    burst_over_limit_ = false;
+    if (waiting_flush_.empty()) return;
+    const bool backlog = total_queued_ > config_.publish_backlog_bytes;
+    for (const connection_id id : waiting_flush_) {
+      entry_type* e = registry_.find(id);
+      if (!e || !e->value.out.paused) continue;
+      if (backlog) {
+        paused_.push_back(id);
+        if (paused_.size() == 1) arm_backlog_timer();
+        continue;
+      }
+      e->value.out.paused = false;
+      if (transport_ && !e->value.out.closing && !e->value.out.held) transport_->resume_reading(id);
+    }
+    waiting_flush_.clear();
   }
 
   void write_pending(entry_type& e) {
@@ -400,7 +439,9 @@ class outbox {
   std::vector<std::uint32_t> dirty_, flushing_;
   std::size_t flush_next_ = 0;  // the next of flushing_ to write; a flush is underway below its size
   std::chrono::steady_clock::duration flush_work_{};  // the slices of the flush underway so far
-  std::vector<connection_id> paused_;
+  std::vector<connection_id> paused_;         // publishers waiting for the backlog to drain
+  std::vector<connection_id> waiting_flush_;  // publishers waiting for the next flush
+  bool burst_over_limit_ = false;             // the last fan-out took a queue past its limit in one turn
   // Holds not yet released, of every connection: few (one per answer a store owes).
   struct hold_mark {
     std::uint64_t ticket;

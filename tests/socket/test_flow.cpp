@@ -154,6 +154,47 @@ TEST_CASE("frames of every size reach readers byte for byte and in order, also a
   CHECK(server.stats().slow_consumers_dropped == 0);
 }
 
+TEST_CASE("a burst of publishes many times send_queue_frames reaches subscribers that keep up", "[socket][flow]") {
+  auto cfg = test_config();
+  cfg.rate_limit = 0;
+  cfg.timestamps = false;
+  cfg.send_queue_frames = 64;
+  test_server server(cfg);
+
+  std::vector<std::unique_ptr<ws_test_client>> readers;
+  for (int i = 0; i < 3; ++i) {
+    readers.push_back(std::make_unique<ws_test_client>());
+    readers.back()->open(server.port());
+    REQUIRE(readers.back()->send_text(R"({"type":"subscribe","id":1,"topics":["burst"]})"));
+    readers.back()->recv_type("ack");
+  }
+  ws_test_client publisher;
+  publisher.open(server.port());
+
+  // 5,000 publishes in one send: the server reads hundreds of them at a time, far more
+  // than a queue may hold, before it writes anything.
+  constexpr std::uint64_t total = 5000;
+  std::string wire;
+  for (std::uint64_t i = 0; i < total; ++i)
+    wire += publisher.encode_frame(ws_opcode::text,
+                                   R"({"type":"publish","topic":"burst","data":)" + std::to_string(i) + "}");
+  REQUIRE(publisher.send_raw(wire));
+
+  for (std::size_t r = 0; r < readers.size(); ++r) {
+    INFO("reader " << r);
+    for (std::uint64_t i = 0; i < total; ++i) {
+      const ws_message m = readers[r]->recv(10s);
+      REQUIRE(m.is_text());
+      rapidjson::Document doc;
+      doc.Parse(m.payload.data(), m.payload.size());
+      REQUIRE(doc.IsObject());
+      REQUIRE(num(doc, "seq") == i + 1);
+      REQUIRE(num(doc, "data") == i);
+    }
+  }
+  CHECK(server.stats().slow_consumers_dropped == 0);
+}
+
 TEST_CASE("heartbeat: a peer that does not answer pings is dropped, one that answers stays", "[socket][heartbeat]") {
   // ping_timeout > ping_interval: a ping must not reset the pending pong deadline.
   // The live peer answers between 10 ms reads; ping_timeout is what it may take at

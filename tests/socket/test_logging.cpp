@@ -93,7 +93,7 @@ class shared_log {
 TEST_CASE("logging over sockets: a scripted session gives every record its fields, and never a secret",
           "[socket][logging][native_only]") {
   auto cfg = test_config();
-  // Bob's queue holds three of alice's publishes, and alice's 20 small refusals fit hers.
+  // Bob's queue holds none of alice's publishes, and alice's 20 small refusals fit hers.
   cfg.send_queue_bytes = 4096;
   cfg.rate_limit = 1;
   cfg.rate_burst = 20;
@@ -112,19 +112,22 @@ TEST_CASE("logging over sockets: a scripted session gives every record its field
   const std::string alice_token = token_for("alice");
   const std::string bob_token = token_for("bob");
   const std::string secret_marker = "TOP-SECRET-PAYLOAD-c41d";
-  const std::string payload = secret_marker + std::string(1000, 'p');
+  // Larger than the kernel's buffers towards bob (his receive window is 4 KiB and he
+  // never reads) take at once: his second publish finds the first still being written.
+  const std::string payload = secret_marker + std::string(400 * 1000, 'p');
 
   ws_test_client refused;
   CHECK(refused.connect(server.port(), {"/ws?token=" + alice_token + "x", {}, {}, 0}).status == 401);
 
   ws_test_client alice, bob;
   alice.open(server.port(), {"/ws?token=" + alice_token, {}, {}, 0});
-  bob.open(server.port(), {"/ws", {"Authorization: Bearer " + bob_token}, {}, 0});
+  bob.open(server.port(), {"/ws", {"Authorization: Bearer " + bob_token}, {}, 4096});
   REQUIRE(bob.send_text(R"({"type":"subscribe","id":1,"topics":["room"]})"));
   bob.recv_type("ack");
 
-  // Forty publishes in one write: the hub handles them in one turn, so bob's queue of
-  // 4 KiB overflows (a slow consumer) and alice runs out of her burst of 20 (rate limited).
+  // Forty publishes in one write: once the first has filled the socket towards bob, his
+  // queue of 4 KiB overflows (a slow consumer), and alice runs out of her burst of 20
+  // (rate limited).
   std::string wire;
   for (int i = 0; i < 40; ++i)
     wire += alice.encode_frame(ws_opcode::text, R"({"type":"publish","topic":"room","data":")" + payload + R"("})");

@@ -1014,6 +1014,37 @@ TEST_CASE("hub: a flush longer than max_flush_slice lets reads in, and what they
   CHECK(h.hub.queued_bytes() == 0);
 }
 
+TEST_CASE("hub: publishes read in one loop turn past send_queue_frames reach a subscriber that keeps up", "[hub]") {
+  sb::config cfg;
+  cfg.send_queue_frames = 16;
+  harness<> h(cfg);
+  const connection_id sub = h.join(), publisher = h.join();
+  h.subscribe(sub, R"(["burst"])");
+
+  // All handled before the loop turns once, as from one large read: nothing was
+  // written to the subscriber yet, so it cannot be behind.
+  for (int i = 0; i < 40; ++i)
+    h.net.receive_text(publisher, R"({"type":"publish","topic":"burst","data":)" + std::to_string(i) + "}");
+  CHECK(h.net.paused(publisher));  // it waits for the flush that offers those frames
+  h.pump();
+  CHECK_FALSE(h.net.paused(publisher));
+  CHECK(h.net.close_code_of(sub) == 0);
+  CHECK(h.hub.stats().slow_consumers_dropped == 0);
+  const auto got = h.frames(sub);
+  REQUIRE(got.size() == 40);
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].num("/data") == i);
+
+  // A subscriber with a write that never completes is behind: the same burst cuts it.
+  h.net.set_draining(sub, false);
+  h.send(publisher, R"({"type":"publish","topic":"burst","data":-1})");
+  for (int i = 0; i < 40; ++i)
+    h.net.receive_text(publisher, R"({"type":"publish","topic":"burst","data":)" + std::to_string(i) + "}");
+  h.pump();
+  CHECK(h.net.close_code_of(sub) == sb::close_code::try_again_later);
+  CHECK(h.hub.stats().slow_consumers_dropped == 1);
+  CHECK_FALSE(h.net.paused(publisher));
+}
+
 TEST_CASE("hub: publishers are paused while the backlog is over publish_backlog_bytes", "[hub]") {
   sb::config cfg;
   cfg.publish_backlog_bytes = 2000;
