@@ -296,9 +296,13 @@ class outbox {
   // not yet written in this flush, instead of waiting for all of them and the next.
   void continue_flush() {
     const auto slice_start = std::chrono::steady_clock::now();
-    auto now = slice_start;
-    while (flush_next_ < flushing_.size()) {
-      const std::uint32_t slot = flushing_[flush_next_++];
+    // A local cursor: flush_next_ is a member, which every write through the transport
+    // would make the compiler store and reload. It stays below the list's size (the
+    // flush is underway) until the loop ends.
+    std::size_t next = flush_next_;
+    const std::size_t end = flushing_.size();
+    while (next < end) {
+      const std::uint32_t slot = flushing_[next++];
       if (registry_.live_slot(slot)) {
         entry_type& e = registry_.at_slot(slot);
         outbox_slot& c = e.value.out;
@@ -310,9 +314,10 @@ class outbox {
       }
       // The clock is read once per few connections: a write costs far more than a read
       // of it, a queue handed to the in-memory transport far less.
-      if (flush_next_ % 16 == 0 && flush_next_ < flushing_.size()) {
-        now = std::chrono::steady_clock::now();
+      if (next % 32 == 0 && next < end) {
+        const auto now = std::chrono::steady_clock::now();
         if (now - slice_start >= config_.max_flush_slice) {
+          flush_next_ = next;
           flush_work_ += now - slice_start;
           std::weak_ptr<char> alive = alive_;
           asio::post(io_, [this, alive] {

@@ -15,6 +15,41 @@ using namespace switchboard::test;
 using namespace std::chrono_literals;
 using switchboard::detail::ws_opcode;
 
+namespace {
+
+// `count` connections subscribed to `topic`; the first with a receive window of
+// `first_receive_buffer` bytes (0: the system's default).
+std::vector<std::unique_ptr<ws_test_client>> subscribed_readers(std::uint16_t port, int count, const std::string& topic,
+                                                                int first_receive_buffer = 0) {
+  std::vector<std::unique_ptr<ws_test_client>> readers;
+  for (int i = 0; i < count; ++i) {
+    readers.push_back(std::make_unique<ws_test_client>());
+    readers.back()->open(port, {"/ws", {}, {}, i == 0 ? first_receive_buffer : 0});
+    REQUIRE(readers.back()->send_text(R"({"type":"subscribe","id":1,"topics":[")" + topic + R"("]})"));
+    readers.back()->recv_type("ack");
+  }
+  return readers;
+}
+
+// Reads `total` messages from each reader: seq 1, 2, ... and `check(i, data)` for the i-th.
+template <class Check>
+void expect_every_message(const std::vector<std::unique_ptr<ws_test_client>>& readers, std::size_t total, Check check) {
+  for (std::size_t r = 0; r < readers.size(); ++r) {
+    INFO("reader " << r);
+    for (std::size_t i = 0; i < total; ++i) {
+      const ws_message m = readers[r]->recv(10s);
+      REQUIRE(m.is_text());
+      rapidjson::Document doc;
+      doc.Parse(m.payload.data(), m.payload.size());
+      REQUIRE(doc.IsObject());
+      REQUIRE(num(doc, "seq") == i + 1);
+      check(i, doc["data"]);
+    }
+  }
+}
+
+}  // namespace
+
 TEST_CASE("a slow consumer is cut off while a healthy subscriber receives every message", "[socket][slow]") {
   auto cfg = test_config();
   cfg.send_queue_frames = 128;
@@ -111,16 +146,7 @@ TEST_CASE("frames of every size reach readers byte for byte and in order, also a
   // None of them reads while the messages are published. Each is sent more (8 MB) than
   // the kernel buffers of its socket hold (4 MB on Linux by default), so its writes stop
   // part way through, inside runs of small frames as well as large ones.
-  std::vector<std::unique_ptr<ws_test_client>> readers;
-  for (int i = 0; i < 6; ++i) {
-    readers.push_back(std::make_unique<ws_test_client>());
-    if (i == 0)
-      readers.back()->open(server.port(), {"/ws", {}, {}, 4096});  // a small receive window
-    else
-      readers.back()->open(server.port());
-    REQUIRE(readers.back()->send_text(R"({"type":"subscribe","id":1,"topics":["sizes"]})"));
-    readers.back()->recv_type("ack");
-  }
+  const auto readers = subscribed_readers(server.port(), 6, "sizes", 4096);  // the first with a small window
   ws_test_client publisher;
   publisher.open(server.port());
 
@@ -139,18 +165,9 @@ TEST_CASE("frames of every size reach readers byte for byte and in order, also a
     REQUIRE(publisher.send_raw(wire));
   }
 
-  for (std::size_t r = 0; r < readers.size(); ++r) {
-    INFO("reader " << r);
-    for (std::size_t i = 0; i < total; ++i) {
-      const ws_message m = readers[r]->recv(10s);
-      REQUIRE(m.is_text());
-      rapidjson::Document doc;
-      doc.Parse(m.payload.data(), m.payload.size());
-      REQUIRE(doc.IsObject());
-      REQUIRE(num(doc, "seq") == i + 1);
-      REQUIRE(std::string(doc["data"].GetString(), doc["data"].GetStringLength()) == data_of(i));
-    }
-  }
+  expect_every_message(readers, total, [&](std::size_t i, const rapidjson::Value& data) {
+    REQUIRE(std::string(data.GetString(), data.GetStringLength()) == data_of(i));
+  });
   CHECK(server.stats().slow_consumers_dropped == 0);
 }
 
@@ -161,37 +178,22 @@ TEST_CASE("a burst of publishes many times send_queue_frames reaches subscribers
   cfg.send_queue_frames = 64;
   test_server server(cfg);
 
-  std::vector<std::unique_ptr<ws_test_client>> readers;
-  for (int i = 0; i < 3; ++i) {
-    readers.push_back(std::make_unique<ws_test_client>());
-    readers.back()->open(server.port());
-    REQUIRE(readers.back()->send_text(R"({"type":"subscribe","id":1,"topics":["burst"]})"));
-    readers.back()->recv_type("ack");
-  }
+  const auto readers = subscribed_readers(server.port(), 3, "burst");
   ws_test_client publisher;
   publisher.open(server.port());
 
   // 5,000 publishes in one send: the server reads hundreds of them at a time, far more
   // than a queue may hold, before it writes anything.
-  constexpr std::uint64_t total = 5000;
+  constexpr std::size_t total = 5000;
   std::string wire;
-  for (std::uint64_t i = 0; i < total; ++i)
+  for (std::size_t i = 0; i < total; ++i)
     wire += publisher.encode_frame(ws_opcode::text,
                                    R"({"type":"publish","topic":"burst","data":)" + std::to_string(i) + "}");
   REQUIRE(publisher.send_raw(wire));
 
-  for (std::size_t r = 0; r < readers.size(); ++r) {
-    INFO("reader " << r);
-    for (std::uint64_t i = 0; i < total; ++i) {
-      const ws_message m = readers[r]->recv(10s);
-      REQUIRE(m.is_text());
-      rapidjson::Document doc;
-      doc.Parse(m.payload.data(), m.payload.size());
-      REQUIRE(doc.IsObject());
-      REQUIRE(num(doc, "seq") == i + 1);
-      REQUIRE(num(doc, "data") == i);
-    }
-  }
+  expect_every_message(readers, total, [](std::size_t i, const rapidjson::Value& data) {
+    REQUIRE(data.GetUint64() == i);
+  });
   CHECK(server.stats().slow_consumers_dropped == 0);
 }
 
