@@ -227,12 +227,8 @@ class outbox {
     }
     if (total_queued_ <= config_.publish_backlog_bytes) return;
     c.paused = true;
-    paused_.push_back(publisher.id);
     if (transport_) transport_->pause_reading(publisher.id);
-    if (paused_.size() == 1) {
-      log_.write(log_level::debug, "backlog_pause", {{"backlog_bytes", total_queued_}, {"connection", publisher.id}});
-      arm_backlog_timer();
-    }
+    wait_for_backlog(publisher.id);
   }
 
  private:
@@ -347,8 +343,7 @@ class outbox {
       entry_type* e = registry_.find(id);
       if (!e || !e->value.out.paused) continue;
       if (backlog) {
-        paused_.push_back(id);
-        if (paused_.size() == 1) arm_backlog_timer();
+        wait_for_backlog(id);
         continue;
       }
       e->value.out.paused = false;
@@ -368,6 +363,15 @@ class outbox {
     const bool left = !transport_ || transport_->write(e.id, c.pending.data(), c.pending.size());
     c.pending.clear();
     if (left) write_complete(e);
+  }
+
+  // `id`, already paused, is read again once the backlog drains (or its timeout cuts the
+  // largest queues); the first such publisher starts that timeout.
+  void wait_for_backlog(connection_id id) {
+    paused_.push_back(id);
+    if (paused_.size() > 1) return;
+    log_.write(log_level::debug, "backlog_pause", {{"backlog_bytes", total_queued_}, {"connection", id}});
+    arm_backlog_timer();
   }
 
   void resume_readers_if_drained() {
