@@ -1045,6 +1045,36 @@ TEST_CASE("hub: publishes read in one loop turn past send_queue_frames reach a s
   CHECK_FALSE(h.net.paused(publisher));
 }
 
+TEST_CASE("hub: a burst publisher whose flush leaves the backlog over its limit waits for it to drain", "[hub]") {
+  sb::config cfg;
+  cfg.send_queue_frames = 4;
+  cfg.publish_backlog_bytes = 2000;
+  harness<> h(cfg);
+  const connection_id sub = h.join(), publisher = h.join();
+  h.subscribe(sub, R"(["burst"])");
+  h.net.set_draining(sub, false);  // the flush's write to it stays in flight
+
+  // Read in one turn: four small publishes fill the queue, the fifth (large) passes its
+  // limit before anything was written, so the publisher waits for the next flush.
+  for (int i = 0; i < 4; ++i)
+    h.net.receive_text(publisher, R"({"type":"publish","topic":"burst","data":)" + std::to_string(i) + "}");
+  h.net.receive_text(publisher, R"({"type":"publish","topic":"burst","data":")" + std::string(3000, 'x') + "\"}");
+  REQUIRE(h.net.paused(publisher));
+  CHECK(h.hub.queued_bytes() > cfg.publish_backlog_bytes);
+
+  // That flush leaves the backlog over its limit: the publisher stays paused with those
+  // paused for the backlog, and is read again once it drains.
+  h.pump();
+  CHECK(h.net.paused(publisher));
+  CHECK(h.net.close_code_of(sub) == 0);
+  h.net.set_draining(sub, true);
+  h.pump();
+  CHECK_FALSE(h.net.paused(publisher));
+  CHECK(h.hub.queued_bytes() == 0);
+  CHECK(h.frames(sub).size() == 5);
+  CHECK(h.hub.stats().slow_consumers_dropped == 0);
+}
+
 TEST_CASE("hub: publishers are paused while the backlog is over publish_backlog_bytes", "[hub]") {
   sb::config cfg;
   cfg.publish_backlog_bytes = 2000;
